@@ -1,0 +1,6 @@
+package main
+
+import "os"
+
+// environ is os.Environ, replaceable in tests.
+var environ = os.Environ

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type ctxKey int
+
+const requestIDKey ctxKey = iota
+
+// RequestID returns the id of the request ctx belongs to.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// withRequestID gives each request an id (kept from a trusted proxy's
+// X-Request-Id when it looks sane), echoes it, and puts it on the context.
+func withRequestID(trustHeader func(*http.Request) bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if id == "" || len(id) > 64 || !trustHeader(r) || strings.ContainsFunc(id, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		w.Header().Set("X-Request-Id", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+	})
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	size   int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.size += n
+	return n, err
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// httpMetrics are the request metrics, labelled by route pattern (never
+// the raw path) and status class, so their cardinality is bounded.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kaiin_http_requests_total", Help: "HTTP requests by route pattern, method and status class.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "kaiin_http_request_duration_seconds", Help: "HTTP request latency by route pattern.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kaiin_http_requests_in_flight", Help: "HTTP requests being served.",
+		}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.inFlight)
+	return m
+}
+
+func statusClass(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return strconv.Itoa(code/100) + "xx"
+}
+
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+// observe logs and counts each request, and turns a panic into a coded
+// 500 page instead of a dropped connection.
+func observe(log *slog.Logger, m *httpMetrics, recovered http.HandlerFunc, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		m.inFlight.Inc()
+		defer func() {
+			m.inFlight.Dec()
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "handler panicked", "request_id", RequestID(r.Context()), "panic", v)
+				if sw.status == 0 {
+					recovered(sw, r)
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			d := time.Since(start)
+			m.requests.WithLabelValues(route, methodLabel(r.Method), statusClass(sw.status)).Inc()
+			m.duration.WithLabelValues(route, methodLabel(r.Method)).Observe(d.Seconds())
+			// The path is logged without its query: links carry tokens there.
+			lvl := slog.LevelInfo
+			if sw.status >= 500 {
+				lvl = slog.LevelWarn
+			}
+			log.LogAttrs(r.Context(), lvl, "http request",
+				slog.String("request_id", RequestID(r.Context())),
+				slog.String("method", r.Method), slog.String("route", route),
+				slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+				slog.Int("bytes", sw.size), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// securityHeaders sets the headers every response carries.
+func securityHeaders(https bool, next http.Handler) http.Handler {
+	// No inline script or style anywhere; pages cannot be framed. Browsers
+	// apply form-action to the redirect after a post too: widen it when
+	// sign-in starts redirecting to relying parties.
+	const csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
+		"frame-ancestors 'none'; base-uri 'none'"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		// Pages carry one-time tokens in their URLs: send no referrer.
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		if https {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ClientIP finds the client's address: the peer, or, when the peer is a
+// trusted proxy, the rightmost X-Forwarded-For entry that is not one.
+type ClientIP struct {
+	Trusted []netip.Prefix
+}
+
+func (c ClientIP) trusted(a netip.Addr) bool {
+	for _, p := range c.Trusted {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+func peer(r *http.Request) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	return a.Unmap(), err == nil
+}
+
+// FromPeer reports whether r came through a trusted proxy.
+func (c ClientIP) FromPeer(r *http.Request) bool {
+	a, ok := peer(r)
+	return ok && c.trusted(a)
+}
+
+// Of returns the client address of r as text.
+func (c ClientIP) Of(r *http.Request) string {
+	a, ok := peer(r)
+	if !ok {
+		return r.RemoteAddr
+	}
+	if !c.trusted(a) {
+		return a.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		h = h.Unmap()
+		if !c.trusted(h) {
+			return h.String()
+		}
+		a = h
+	}
+	return a.String()
+}
