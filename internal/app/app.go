@@ -227,14 +227,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 		sender = mail.NewSMTP(mail.SMTPConfig{Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username,
 			Password: cfg.SMTP.Password, From: cfg.SMTP.From, TLS: cfg.SMTP.TLS, Timeout: 30 * time.Second})
 	}
-	if cfg.DevMode() {
-		a.Outbox = mail.NewOutbox(200, log)
-		if sender == nil {
-			sender = a.Outbox
-		}
-	}
 	if sender == nil {
-		return nil, errors.New("no mail sender: set smtp.host or dev_mode")
+		if !cfg.DevMode() {
+			return nil, errors.New("no mail sender: set smtp.host, or dev_mode for the dev outbox")
+		}
+		a.Outbox = mail.NewOutbox(200, log)
+		sender = a.Outbox
+	}
+	if cfg.DevMode() && cfg.DatabaseURL != "" {
+		log.Warn("development mode on a shared database: the dev outbox page shows every member's mail")
 	}
 	a.Mail = mail.NewQueue(sender, mail.QueueOptions{Size: 10000, Workers: 4, Retries: 5, Backoff: 2 * time.Second, Logger: log})
 
