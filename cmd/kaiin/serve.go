@@ -26,7 +26,7 @@ func loadConfig(name string, args []string, stderr io.Writer, extra func(*flag.F
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: kaiin %s [flags]\n\nFlags:\n", name)
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nConfiguration (YAML file via --config or KAIIN_CONFIG, then environment, then flags):\n%s", config.Usage())
+		fmt.Fprintf(stderr, "\n%s", config.Usage())
 	}
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, fs, err

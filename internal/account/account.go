@@ -47,7 +47,7 @@ type Mailer interface {
 
 // Limits are the rate limits of the flows.
 type Limits struct {
-	SignInIP, SignInAccount, RegisterIP, ResetIP, ResetAccount ratelimit.Rate
+	SignInIP, SignInAccount, RegisterIP, RegisterAccount, ResetIP, ResetAccount ratelimit.Rate
 }
 
 // Link lifetimes.

@@ -22,6 +22,11 @@ func (s *Service) Register(ctx context.Context, email, pw string, lang i18n.Lang
 	if err != nil {
 		return err
 	}
+	// Counted per address whether or not it is taken: each attempt may
+	// mail the owner, and the limit must reveal nothing either.
+	if err := s.limited(ctx, "register_account", s.Limits.RegisterAccount, email, errcode.RegisterRateLimited); err != nil {
+		return err
+	}
 	if err := s.Policy.Check(pw, email); err != nil {
 		return s.policyErr(err, "password")
 	}

@@ -245,11 +245,11 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 		Store: d.Store, State: d.State, Hasher: hasher, Policy: policy,
 		Limiter: ratelimit.New(d.State, limitKey),
 		Limits: account.Limits{SignInIP: rate(rl.SigninIP), SignInAccount: rate(rl.SigninAccount),
-			RegisterIP: rate(rl.RegisterIP), ResetIP: rate(rl.ResetIP), ResetAccount: rate(rl.ResetAccount)},
+			RegisterIP: rate(rl.RegisterIP), RegisterAccount: rate(rl.RegisterAccount), ResetIP: rate(rl.ResetIP), ResetAccount: rate(rl.ResetAccount)},
 		Mailer: a.Mail, PublicURL: cfg.PublicURL, Logger: log,
 	}
 	pages := &web.Handler{Accounts: a.Accounts, Sessions: a.Sessions, Store: d.Store, Logger: log,
-		MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, RetryAfter: hasher.RetryAfter()}
+		MinLength: cfg.Password.MinLength, MaxLength: cfg.Password.MaxLength, RetryAfter: hasher.RetryAfter}
 	if a.Outbox != nil {
 		pages.Outbox = a.Outbox
 	}

@@ -348,6 +348,27 @@ func TestSignInRateLimits(t *testing.T) {
 	})
 }
 
+func TestRegisterAndResetRateLimits(t *testing.T) {
+	cfg := apptest.Config(t, apptest.SQLite)
+	cfg.RateLimit.RegisterAccount = config.Rate{N: 2, Per: time.Minute}
+	cfg.RateLimit.ResetAccount = config.Rate{N: 2, Per: time.Minute}
+	cfg.RateLimit.ResetIP = config.Rate{N: 3, Per: time.Minute}
+	n := apptest.Start(t, cfg, nil)
+	b := newBrowser(t, n.URL)
+	for i := 0; i < 2; i++ {
+		expect(t, b.post("/register", url.Values{"email": {"r@example.com"}, "password": {pw1}}), 200)
+	}
+	expect(t, b.post("/register", url.Values{"email": {"r@example.com"}, "password": {pw1}}), 429, "KAI-REG-002")
+	expect(t, b.post("/register", url.Values{"email": {"s@example.com"}, "password": {pw1}}), 200)
+
+	for i := 0; i < 2; i++ {
+		expect(t, b.post("/password/forgot", url.Values{"email": {"r@example.com"}}), 200)
+	}
+	expect(t, b.post("/password/forgot", url.Values{"email": {"r@example.com"}}), 429, "KAI-RESET-002")
+	// The per-IP limit (3) is reached by the next address too.
+	expect(t, b.post("/password/forgot", url.Values{"email": {"s@example.com"}}), 429, "KAI-RESET-002")
+}
+
 // A flood beyond the hashing capacity is answered 503 with Retry-After at
 // once; nothing fails with 500 and legitimate sign-ins still get through.
 func TestHashOverflowAnswers503(t *testing.T) {

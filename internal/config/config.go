@@ -115,11 +115,12 @@ type Password struct {
 
 // RateLimit holds the rate limits of the member pages. A zero Rate is off.
 type RateLimit struct {
-	SigninIP      Rate
-	SigninAccount Rate
-	RegisterIP    Rate
-	ResetIP       Rate
-	ResetAccount  Rate
+	SigninIP        Rate
+	SigninAccount   Rate
+	RegisterIP      Rate
+	RegisterAccount Rate
+	ResetIP         Rate
+	ResetAccount    Rate
 }
 
 // Default returns the default configuration: embedded SQLite in
@@ -147,11 +148,12 @@ func Default() Config {
 			HashQueueTimeout: 2 * time.Second,
 		},
 		RateLimit: RateLimit{
-			SigninIP:      Rate{N: 60, Per: time.Minute},
-			SigninAccount: Rate{N: 10, Per: 15 * time.Minute},
-			RegisterIP:    Rate{N: 10, Per: time.Hour},
-			ResetIP:       Rate{N: 20, Per: time.Hour},
-			ResetAccount:  Rate{N: 5, Per: time.Hour},
+			SigninIP:        Rate{N: 60, Per: time.Minute},
+			SigninAccount:   Rate{N: 10, Per: 15 * time.Minute},
+			RegisterIP:      Rate{N: 10, Per: time.Hour},
+			RegisterAccount: Rate{N: 3, Per: time.Hour},
+			ResetIP:         Rate{N: 20, Per: time.Hour},
+			ResetAccount:    Rate{N: 5, Per: time.Hour},
 		},
 	}
 }

@@ -161,6 +161,7 @@ var keyCases = []struct {
 		bad:  []badValue{{value: "0/1m"}, {value: "10"}, {value: "10/0s"}, {value: "ten/1m"}, {value: "10/fortnight"}, {value: ""}}},
 	{key: "rate_limit.signin_account", good: map[string]string{"3/15m": "3/15m"}, bad: []badValue{{value: "-1/1m"}}},
 	{key: "rate_limit.register_ip", good: map[string]string{"off": "off"}, bad: []badValue{{value: "1/-1h"}}},
+	{key: "rate_limit.register_account", good: map[string]string{"3/1h": "3/1h", "off": "off"}, bad: []badValue{{value: "3"}}},
 	{key: "rate_limit.reset_ip", good: map[string]string{"1/24h": "1/24h"}, bad: []badValue{{value: "x"}}},
 	{key: "rate_limit.reset_account", good: map[string]string{"2/1h": "2/1h"}, bad: []badValue{{value: "2/1y"}}},
 }

@@ -51,8 +51,9 @@ type Handler struct {
 	OnSignIn  SignInObserver
 	MinLength int // password policy, shown in forms
 	MaxLength int
-	// RetryAfter is the hint sent with 503 Busy answers.
-	RetryAfter time.Duration
+	// RetryAfter gives the hint sent with 503 Busy answers (the password
+	// hasher's estimate of its queue); nil means one second.
+	RetryAfter func() time.Duration
 
 	pages map[string]*template.Template
 }
@@ -191,7 +192,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, name string, p *p
 	case errcode.Internal:
 		h.Logger.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "err", err)
 	case errcode.Busy:
-		w.Header().Set("Retry-After", strconv.Itoa(int((h.RetryAfter+time.Second-1)/time.Second)))
+		wait := time.Second
+		if h.RetryAfter != nil {
+			wait = h.RetryAfter()
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
 	case errcode.LoginRateLimited, errcode.RegisterRateLimited, errcode.ResetRateLimited:
 		w.Header().Set("Retry-After", "60")
 	}

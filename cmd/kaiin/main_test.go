@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// kaiin runs the command line in-process with an empty environment.
+func kaiin(t *testing.T, ctx context.Context, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	environ = func() []string { return nil }
+	var out, errb bytes.Buffer
+	code = run(ctx, args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestErrorsCatalogue(t *testing.T) {
+	code, out, _ := kaiin(t, t.Context(), "", "errors")
+	if code != 0 || !strings.Contains(out, "KAI-LOGIN-001\t401\tThe email address or password is incorrect.\tメールアドレスまたはパスワードが正しくありません。") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	code, out, _ = kaiin(t, t.Context(), "", "errors", "--json", "--lang", "ja")
+	var entries []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &entries) != nil || len(entries) < 10 || entries[0]["en"] != nil {
+		t.Fatalf("exit %d, json:\n%s", code, out)
+	}
+	if code, _, errOut := kaiin(t, t.Context(), "", "errors", "--lang", "fr"); code != 2 || !strings.Contains(errOut, `"fr" is not allowed`) {
+		t.Fatalf("bad --lang: exit %d, %s", code, errOut)
+	}
+}
+
+func TestAdminUserCreate(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := kaiin(t, t.Context(), "a long enough passphrase\n", "admin", "user", "create",
+		"--email", "Ops@Example.com", "--password-stdin", "--verified", "--output", "json", "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var u map[string]any
+	if err := json.Unmarshal([]byte(out), &u); err != nil || u["email"] != "ops@example.com" || u["email_verified"] != true || u["id"] == "" {
+		t.Fatalf("output %q", out)
+	}
+	if strings.Contains(out+errOut, "a long enough passphrase") {
+		t.Fatal("password echoed")
+	}
+	cases := []struct {
+		stdin string
+		args  []string
+		code  int
+		want  string
+	}{
+		{"a long enough passphrase\n", []string{"--email", "ops@example.com", "--password-stdin"}, 1, "KAI-EMAIL-001"},
+		{"password123\n", []string{"--email", "b@example.com", "--password-stdin"}, 1, "KAI-PWD-003"},
+		{"short\n", []string{"--email", "b@example.com", "--password-stdin"}, 1, "KAI-PWD-001"},
+		{"a long enough passphrase\n", []string{"--email", "not-an-email", "--password-stdin"}, 1, "KAI-REG-001"},
+		{"a long enough passphrase\n", []string{"--email", "b@example.com"}, 2, "--password-stdin is required"},
+		{"", []string{"--email", "b@example.com", "--password-stdin"}, 2, "no password on standard input"},
+		{"x\n", []string{"--password-stdin"}, 2, "--email is required"},
+	}
+	for _, tc := range cases {
+		args := append([]string{"admin", "user", "create", "--data-dir", dir}, tc.args...)
+		code, _, errOut := kaiin(t, t.Context(), tc.stdin, args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+	code, out, _ = kaiin(t, t.Context(), "another long passphrase\n", "admin", "create-admin", "--email", "root@example.com", "--password-stdin", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "root@example.com") {
+		t.Fatalf("create-admin: exit %d %q", code, out)
+	}
+}
+
+func TestMigrateAndPending(t *testing.T) {
+	dir := t.TempDir()
+	// Without auto-migration a fresh database is refused with a clear step.
+	code, _, errOut := kaiin(t, t.Context(), "", "serve", "--data-dir", dir, "--auto-migrate=false", "--addr", "127.0.0.1:1")
+	if code != 1 || !strings.Contains(errOut, "kaiin migrate") {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, out, errOut := kaiin(t, t.Context(), "", "migrate", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "applied") || strings.Contains(out, "applied 0 ") {
+		t.Fatalf("migrate: exit %d %q %q", code, out, errOut)
+	}
+	code, out, _ = kaiin(t, t.Context(), "", "migrate", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "applied 0 migrations") {
+		t.Fatalf("second migrate: exit %d %q", code, out)
+	}
+}
+
+func TestBadConfigNamesEveryKey(t *testing.T) {
+	environ = func() []string { return []string{"KAIIN_SMTP_TLS=ssl", "KAIIN_SESSION_IDLE_TIMEOUT=forever"} }
+	var out, errb bytes.Buffer
+	code := run(t.Context(), []string{"serve", "--addr", "nope", "--data-dir", t.TempDir()}, nil, &out, &errb)
+	for _, want := range []string{"addr", "KAIIN_SMTP_TLS", "KAIIN_SESSION_IDLE_TIMEOUT", "starttls, tls, none"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("error lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if code != 1 || strings.Contains(errb.String(), "goroutine") {
+		t.Fatalf("exit %d", code)
+	}
+	if code, _, errOut := kaiin(t, t.Context(), "", "nonsense"); code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Fatalf("unknown command: %d %s", code, errOut)
+	}
+}
+
+func TestServeAndGracefulShutdown(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := kaiin(t, t.Context(), "a long enough passphrase\n", "admin", "create-admin", "--email", "a@example.com", "--password-stdin", "--data-dir", dir); code != 0 {
+		t.Fatal(errOut)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	type result struct {
+		code        int
+		out, errOut string
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, o, e := kaiin(t, ctx, "", "serve", "--data-dir", dir, "--addr", addr)
+		done <- result{c, o, e}
+	}()
+	base := "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not become ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Sign-ins in flight when shutdown begins still get their answer.
+	answers := make(chan string, 8)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i := 0; i < 8; i++ {
+		go func() {
+			resp, err := client.PostForm(base+"/login", url.Values{"email": {"a@example.com"}, "password": {"a long enough passphrase"}})
+			if err != nil {
+				answers <- err.Error()
+				return
+			}
+			resp.Body.Close()
+			answers <- fmt.Sprint(resp.StatusCode)
+		}()
+	}
+	time.Sleep(5 * time.Millisecond) // let the requests reach the server
+	cancel()
+	for i := 0; i < 8; i++ {
+		if a := <-answers; a != "303" && !strings.Contains(a, "connection refused") {
+			t.Errorf("in-flight sign-in got %s", a)
+		}
+	}
+	r := <-done
+	if r.code != 0 || !strings.Contains(r.out, "Kaiin is running at "+base) {
+		t.Fatalf("serve exit %d\n%s\n%s", r.code, r.out, r.errOut)
+	}
+	if !strings.Contains(r.errOut, `"msg":"stopped"`) {
+		t.Fatalf("no clean stop in logs:\n%s", r.errOut)
+	}
+}
