@@ -10,7 +10,7 @@ func TestNormalizeEmail(t *testing.T) {
 	good := map[string]string{
 		"Hanako@Example.COM":        "hanako@example.com",
 		"  taro@example.jp ":        "taro@example.jp",
-		"ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ":       "taro@example.jp", // full-width, NFKC
+		"ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ":           "taro@example.jp", // full-width, NFKC
 		"first.last+tag@sub.ex.org": "first.last+tag@sub.ex.org",
 	}
 	for in, want := range good {
