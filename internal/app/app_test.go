@@ -222,6 +222,10 @@ func TestJapanese(t *testing.T) {
 	expect(t, b.get("/register"), 200, `lang="en"`, "Create an account")
 	expectRedirect(t, b.post("/lang", url.Values{"lang": {"ja"}, "next": {"https://evil.example/"}}), "/")
 	expect(t, b.get("/login?ui_locales=en"), 200, `lang="en"`)
+	// The switch returns to the same address, query included, so that a
+	// link's token survives; a ui_locales there would undo the choice.
+	expect(t, b.get("/password/reset?token=abc"), 400, `name="next" value="/password/reset?token=abc"`)
+	expectRedirect(t, b.post("/lang", url.Values{"lang": {"ja"}, "next": {"/verify?token=abc&ui_locales=en"}}), "/verify?token=abc")
 
 	// Mail follows the language of the page.
 	expect(t, b.post("/register", url.Values{"email": {"taro@example.jp"}, "password": {pw1}}), 200, "メールをご確認ください")

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/kaiin-project/kaiin/internal/errcode"
 	"github.com/kaiin-project/kaiin/internal/session"
@@ -220,6 +221,7 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 		l := h.limits()
 		l.Token = token
 		p.Data = l
+		p.Path = "/password/reset?token=" + url.QueryEscape(token)
 		h.fail(w, r, "reset", p, err)
 		return
 	}

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -158,7 +159,10 @@ func (p *page) Langs() []langChoice {
 }
 
 func (h *Handler) newPage(r *http.Request, title string) *page {
-	return &page{Lang: i18n.FromRequest(r), Title: title, Path: r.URL.Path, Form: map[string]string{}, DevMode: h.Outbox != nil}
+	// Path is where the language switch returns: the same address, query
+	// included (links carry their token there). After a post it is the
+	// form's own page; handlers that must keep more set it themselves.
+	return &page{Lang: i18n.FromRequest(r), Title: title, Path: r.URL.RequestURI(), Form: map[string]string{}, DevMode: h.Outbox != nil}
 }
 
 // render writes the page with status.
@@ -260,7 +264,15 @@ func (h *Handler) setLang(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: i18n.CookieName, Value: string(l), Path: "/",
 		MaxAge: 365 * 24 * 3600, HttpOnly: true, Secure: h.Sessions.Secure, SameSite: http.SameSiteLaxMode})
-	http.Redirect(w, r, localPath(r.PostForm.Get("next"), "/"), http.StatusSeeOther)
+	next := localPath(r.PostForm.Get("next"), "/")
+	// A ui_locales in the address would override the choice just made.
+	if u, err := url.Parse(next); err == nil && u.Query().Has("ui_locales") {
+		q := u.Query()
+		q.Del("ui_locales")
+		u.RawQuery = q.Encode()
+		next = u.RequestURI()
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (h *Handler) outboxList(w http.ResponseWriter, r *http.Request) {
