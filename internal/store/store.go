@@ -53,6 +53,10 @@ type Store interface {
 	// CountUsers returns the number of users, and how many are admins.
 	CountUsers(ctx context.Context) (users, admins int64, err error)
 
+	ClientStore
+	SigningKeyStore
+	ConsentStore
+
 	// GetOrCreateSecret returns the secret stored under name, creating it
 	// with generate when it does not exist yet. Concurrent callers on any
 	// node all receive the same value.
@@ -61,4 +65,115 @@ type Store interface {
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Client is an OAuth 2.0 / OpenID Connect client: a relying party that
+// signs members in, or a service that calls APIs on its own behalf.
+type Client struct {
+	// ID is the client_id: random, opaque, unique.
+	ID   string
+	Name string
+	// SecretHash is the keyed hash of the client secret ("hmac-sha256$…"),
+	// or empty for a public client. The secret itself is never stored.
+	SecretHash string
+	// RedirectURIs are matched exactly (RFC 8252 loopback ports aside).
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	// GrantTypes are the grants the client may use
+	// ("authorization_code", "refresh_token", "client_credentials",
+	// "urn:ietf:params:oauth:grant-type:device_code").
+	GrantTypes []string
+	// Scopes are the scopes the client may be granted.
+	Scopes []string
+	// AuthMethod is the token endpoint authentication method:
+	// "client_secret_basic", "client_secret_post", "private_key_jwt" or
+	// "none" (public clients, PKCE required).
+	AuthMethod string
+	// JWKS holds the client's public keys (a JSON Web Key Set) for
+	// private_key_jwt; nil otherwise.
+	JWKS []byte
+	// ApplicationType is "web" or "native" (native clients may use
+	// loopback redirect URIs with any port).
+	ApplicationType string
+	// SigningAlg signs this client's ID tokens: "ES256" (default) or
+	// "RS256" for old libraries.
+	SigningAlg string
+	// SkipConsent marks a first-party client whose members are not asked
+	// for consent.
+	SkipConsent bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// ClientStore keeps OAuth clients.
+type ClientStore interface {
+	// CreateClient inserts c, or returns ErrAlreadyExists for a taken ID.
+	CreateClient(ctx context.Context, c Client) error
+	// GetClient returns the client with this ID, or ErrNotFound.
+	GetClient(ctx context.Context, id string) (Client, error)
+	// ListClients returns every client, ordered by ID.
+	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient reads, updates and writes a client in one transaction
+	// (see UpdateUser). The ID cannot change.
+	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) (Client, error)
+	// DeleteClient removes the client and every consent given to it, or
+	// returns ErrNotFound.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// SigningKey is a key that signs tokens. Its private half is sealed
+// (encrypted under the key-encryption key) before it reaches the store.
+type SigningKey struct {
+	// ID is the key ID ("kid"): random, unique.
+	ID string
+	// Algorithm is the JWS algorithm: "ES256" or "RS256".
+	Algorithm string
+	// Sealed is the private key, encrypted; opaque to the store.
+	Sealed []byte
+	// Public is the public key as a JSON Web Key.
+	Public []byte
+	// CreatedAt is when the key was made and first published.
+	CreatedAt time.Time
+	// SignFrom is when the key starts signing: after every node and
+	// relying party has had time to see it published.
+	SignFrom time.Time
+	// SignUntil is when the key stops signing (zero: not yet decided).
+	SignUntil time.Time
+	// PublishUntil is when the key leaves the published key set, after
+	// every token it signed has expired (zero: not yet decided).
+	PublishUntil time.Time
+}
+
+// SigningKeyStore keeps signing keys.
+type SigningKeyStore interface {
+	// CreateSigningKey inserts k, or returns ErrAlreadyExists.
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every key, oldest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateSigningKey reads, updates and writes a key in one transaction
+	// (see UpdateUser), or returns ErrNotFound. The ID cannot change.
+	UpdateSigningKey(ctx context.Context, id string, update func(SigningKey) (SigningKey, error)) (SigningKey, error)
+	// DeleteSigningKey removes a key, or returns ErrNotFound.
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// Consent records the scopes a member has allowed a client.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
+}
+
+// ConsentStore keeps consents.
+type ConsentStore interface {
+	// PutConsent creates or replaces the consent of (UserID, ClientID). It
+	// returns ErrNotFound when the user or the client does not exist.
+	PutConsent(ctx context.Context, c Consent) error
+	// GetConsent returns the consent, or ErrNotFound.
+	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
+	// ListConsents returns a member's consents, ordered by client ID.
+	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+	// DeleteConsent removes a consent, or returns ErrNotFound.
+	DeleteConsent(ctx context.Context, userID, clientID string) error
 }

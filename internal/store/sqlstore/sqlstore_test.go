@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -58,6 +59,7 @@ func testBackend(t *testing.T, newDatabase newDatabaseFunc) {
 			return nodes
 		})
 	})
+	t.Run("ListEncoding", func(t *testing.T) { testListEncoding(t, New(migrated(t, newDatabase(t)(t)))) })
 	t.Run("Migrate", func(t *testing.T) { testMigrate(t, newDatabase(t)) })
 	t.Run("ConcurrentMigrate", func(t *testing.T) { testConcurrentMigrate(t, newDatabase(t)) })
 }
@@ -271,5 +273,41 @@ func postgresDatabases(t *testing.T) newDatabaseFunc {
 			t.Cleanup(func() { db.Close() })
 			return db
 		}
+	}
+}
+
+// testListEncoding pins what this backend documents beyond the conformance
+// suite: empty lists and byte slices read back as nil, and a list entry
+// that is not valid UTF-8 (which JSON cannot carry exactly) is refused.
+func testListEncoding(t *testing.T, s *Store) {
+	ctx := t.Context()
+	c := store.Client{ID: "c1", RedirectURIs: []string{}, JWKS: []byte{}}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatalf("CreateClient: %v", err)
+	}
+	got, err := s.GetClient(ctx, "c1")
+	if err != nil {
+		t.Fatalf("GetClient: %v", err)
+	}
+	if got.RedirectURIs != nil || got.PostLogoutRedirectURIs != nil || got.GrantTypes != nil ||
+		got.Scopes != nil || got.JWKS != nil {
+		t.Errorf("empty lists and JWKS read back as %#v, want nil", got)
+	}
+
+	bad := store.Client{ID: "c2", Scopes: []string{"openid", "\xff"}}
+	if err := s.CreateClient(ctx, bad); err == nil {
+		t.Error("CreateClient with an invalid UTF-8 scope succeeded")
+	}
+	if _, err := s.GetClient(ctx, "c2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetClient(c2) error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.UpdateClient(ctx, "c1", func(c store.Client) (store.Client, error) {
+		c.RedirectURIs = []string{"https://x.example/\xc0"}
+		return c, nil
+	}); err == nil {
+		t.Error("UpdateClient with an invalid UTF-8 redirect URI succeeded")
+	}
+	if err := s.PutConsent(ctx, store.Consent{UserID: "u", ClientID: "c1", Scopes: []string{"\xfe"}}); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("PutConsent with an invalid UTF-8 scope: error = %v, want an encoding error", err)
 	}
 }

@@ -1,7 +1,8 @@
 // Package storetest is the conformance suite for store.Store: every backend
 // runs it, so all of them keep the same promises (sentinel errors,
-// transactional updates, time round-trips, races between callers and
-// between nodes).
+// transactional updates, time and byte round-trips, cascading deletes,
+// races between callers and between nodes). The OpenID Connect part
+// (clients, signing keys, consents) is in oidc.go.
 //
 // A backend's test calls Run, and RunMultiNode when several nodes can share
 // one database:
@@ -56,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentSecret", testConcurrentSecret},
 		{"ConcurrentCreateSameEmail", testConcurrentCreateSameEmail},
 	}
+	tests = append(tests, oidcTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
@@ -81,6 +83,7 @@ func RunMultiNode(t *testing.T, newNodes func(t *testing.T, n int) []store.Store
 		{"UpdateRace", testUpdateRace},
 		{"EmailRace", testEmailRace},
 	}
+	tests = append(tests, oidcMultiNodeTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			nodes := newNodes(t, 2)
