@@ -20,10 +20,12 @@ func admin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	switch {
 	case len(args) >= 2 && args[0] == "user" && args[1] == "create":
 		return createUser(ctx, "admin user create", args[2:], false, stdin, stdout, stderr)
+	case len(args) >= 1 && args[0] == "client":
+		return clientCmd(ctx, args[1:], stdout, stderr)
 	case len(args) >= 1 && args[0] == "create-admin":
 		return createUser(ctx, "admin create-admin", args[1:], true, stdin, stdout, stderr)
 	}
-	return usageError{"admin: expected \"user create\" or \"create-admin\"; see kaiin help"}
+	return usageError{"admin: expected \"user create\", \"create-admin\" or \"client …\"; see kaiin help"}
 }
 
 func createUser(ctx context.Context, name string, args []string, asAdmin bool, stdin io.Reader, stdout, stderr io.Writer) error {

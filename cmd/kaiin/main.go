@@ -22,6 +22,9 @@ Usage:
                                            create a member without a mailbox
   kaiin admin create-admin --email E --password-stdin [flags]
                                            create a verified administrator
+  kaiin admin client create --name N --redirect-uri U [--public] [--grant-type T …] [--scope S …] [--output json]
+  kaiin admin client list|show ID|update ID [flags]|delete ID|rotate-secret ID
+                                           manage OpenID Connect clients
   kaiin errors [--lang en|ja]              print the catalogue of error codes
   kaiin version                            print the version
 

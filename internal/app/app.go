@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +19,9 @@ import (
 
 	"github.com/kaiin-project/kaiin/internal/account"
 	"github.com/kaiin-project/kaiin/internal/config"
+	"github.com/kaiin-project/kaiin/internal/keys"
 	"github.com/kaiin-project/kaiin/internal/mail"
+	"github.com/kaiin-project/kaiin/internal/oidc"
 	"github.com/kaiin-project/kaiin/internal/password"
 	"github.com/kaiin-project/kaiin/internal/ratelimit"
 	"github.com/kaiin-project/kaiin/internal/server"
@@ -184,6 +188,9 @@ type App struct {
 	Mail     *mail.Queue
 	Registry *prometheus.Registry
 	Server   *server.Server
+	Keys     *keys.Manager
+	OIDC     *oidc.Provider
+	Clients  *oidc.Clients
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -253,9 +260,31 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 	if a.Outbox != nil {
 		pages.Outbox = a.Outbox
 	}
+
+	// The OpenID provider: signing keys sealed under the KEK, client
+	// secrets hashed under a server key.
+	a.Keys, err = NewKeyManager(ctx, cfg, d.Store, log)
+	if err != nil {
+		return nil, err
+	}
+	clientKey, err := ClientSecretKey(ctx, d.Store)
+	if err != nil {
+		return nil, err
+	}
+	a.OIDC, err = oidc.New(oidc.Options{Issuer: cfg.PublicURL, Store: d.Store, State: d.State,
+		Keys: oidc.ManagedKeys{Manager: a.Keys}, SecretKey: clientKey, Logger: log,
+		SessionUser: pages.SessionUser, EndSession: pages.EndSession})
+	if err != nil {
+		return nil, err
+	}
+	a.Clients = &oidc.Clients{Store: d.Store, SecretKey: clientKey, Changed: a.OIDC.ForgetClient}
+	pages.OIDC = a.OIDC
+
 	a.Server, err = server.New(server.Options{
 		HTTPS: cfg.HTTPS(), TrustedProxies: cfg.TrustedProxies, Logger: log, Registry: reg,
-		Ready: map[string]func(context.Context) error{"database": d.Store.Ping, "hot_state": d.State.Ping},
+		Ready:             map[string]func(context.Context) error{"database": d.Store.Ping, "hot_state": d.State.Ping},
+		Mount:             []func(*http.ServeMux){a.OIDC.Mount},
+		CrossOriginBypass: oidc.BypassCrossOrigin,
 	}, pages)
 	if err != nil {
 		return nil, err
@@ -263,13 +292,33 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 
 	bg, stop := context.WithCancel(context.Background())
 	a.stop = stop
-	go func() {
-		defer close(a.done)
-		if d.sqlState != nil {
-			d.sqlState.RunGC(bg, time.Minute)
-		}
-	}()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); a.Keys.Run(bg, time.Minute) }()
+	if d.sqlState != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.sqlState.RunGC(bg, time.Minute) }()
+	}
+	go func() { wg.Wait(); close(a.done) }()
 	return a, nil
+}
+
+// NewKeyManager loads the key-encryption key and makes sure signing keys
+// exist (the first start creates them).
+func NewKeyManager(ctx context.Context, cfg config.Config, s store.Store, log *slog.Logger) (*keys.Manager, error) {
+	kek, err := keys.LoadKEK(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := keys.NewSealer(kek)
+	if err != nil {
+		return nil, err
+	}
+	m := &keys.Manager{Store: s, Sealer: sealer, Logger: log}
+	if err := m.Ensure(ctx); err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	return m, nil
 }
 
 func rate(r config.Rate) ratelimit.Rate { return ratelimit.Rate{N: r.N, Per: r.Per} }
@@ -292,4 +341,14 @@ func (a *App) Close(ctx context.Context) error {
 	<-a.done
 	err := a.Mail.Close(ctx)
 	return errors.Join(err, a.Data.Close())
+}
+
+// ClientSecretKey returns the server key that hashes client secrets,
+// creating it on first use.
+func ClientSecretKey(ctx context.Context, s store.Store) ([]byte, error) {
+	k, err := s.GetOrCreateSecret(ctx, "client-secret-key", randomSecret)
+	if err != nil {
+		return nil, fmt.Errorf("load server secret: %w", err)
+	}
+	return k, nil
 }

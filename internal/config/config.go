@@ -57,6 +57,7 @@ type Config struct {
 	Session        Session
 	Password       Password
 	RateLimit      RateLimit
+	Keys           Keys
 	// ConfigFile is the file Load read, or empty when there was none.
 	ConfigFile string
 }
@@ -122,6 +123,31 @@ type RateLimit struct {
 	ResetIP         Rate
 	ResetAccount    Rate
 }
+
+// Keys configures the key-encryption key (KEK) that seals signing keys and
+// other secrets before they reach the database. At most one of KEK and
+// KEKFile is set; with neither, keys.LoadKEK generates one in DataDir for
+// embedded SQLite and refuses to start with a DatabaseURL.
+type Keys struct {
+	// KEK is the base64 of 32 random bytes (see ParseKEK). String and
+	// LogValue never show it.
+	KEK string
+	// KEKFile names a file holding the base64 KEK, readable only by Kaiin;
+	// keys.LoadKEK reads it.
+	KEKFile string
+}
+
+// String shows the key settings without the key.
+func (k Keys) String() string {
+	kek := ""
+	if k.KEK != "" {
+		kek = redacted
+	}
+	return "{KEK:" + kek + " KEKFile:" + k.KEKFile + "}"
+}
+
+// LogValue logs the key settings without the key.
+func (k Keys) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
 // Default returns the default configuration: embedded SQLite in
 // ./kaiin-data, listening on 127.0.0.1:8080, dev mode (no SMTP host).

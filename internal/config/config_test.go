@@ -164,6 +164,11 @@ var keyCases = []struct {
 	{key: "rate_limit.register_account", good: map[string]string{"3/1h": "3/1h", "off": "off"}, bad: []badValue{{value: "3"}}},
 	{key: "rate_limit.reset_ip", good: map[string]string{"1/24h": "1/24h"}, bad: []badValue{{value: "x"}}},
 	{key: "rate_limit.reset_account", good: map[string]string{"2/1h": "2/1h"}, bad: []badValue{{value: "2/1y"}}},
+	{key: "keys.kek",
+		good: map[string]string{testKEK: "[redacted]", " " + testKEK + "\n": "[redacted]", strings.TrimRight(testKEKURL, "="): "[redacted]", "": ""},
+		bad:  []badValue{{value: "not base64!"}, {value: "c2hvcnQ="}, {value: testKEK + testKEK}}},
+	{key: "keys.kek_file",
+		good: map[string]string{"/run/secrets/kaiin-kek": "/run/secrets/kaiin-kek", "": ""}},
 }
 
 // TestEveryKeyEverySource loads each good and bad value of every setting
@@ -228,8 +233,11 @@ func TestEveryKeyEverySource(t *testing.T) {
 					if e.Msg == "" {
 						t.Errorf("error without a message: %#v", e)
 					}
-					if bad.errKey == "" && bad.value != "" && strings.TrimSpace(bad.value) != "" && !s.url && !strings.Contains(e.Error(), strconv.Quote(bad.value)) {
+					if bad.errKey == "" && bad.value != "" && strings.TrimSpace(bad.value) != "" && !s.url && !s.secret && !strings.Contains(e.Error(), strconv.Quote(bad.value)) {
 						t.Errorf("error does not quote the value: %v", e)
+					}
+					if s.secret && (strings.Contains(e.Value, bad.value) || strings.Contains(e.Msg, bad.value)) {
+						t.Errorf("error shows the secret value: %v", e)
 					}
 				})
 			}
@@ -660,6 +668,8 @@ func TestSecretsNeverShown(t *testing.T) {
 		{"KAIIN_REDIS_URL=redis://:" + pw + "@r1:99999"},
 		{"KAIIN_REDIS_URL=redis://:" + pw + "%zz@r1:6379"},
 		{"KAIIN_SMTP_PASSWORD=" + pw, "KAIIN_SMTP_PASSWORD_FILE=/nonexistent"},
+		{"KAIIN_KEYS_KEK=" + pw},
+		{"KAIIN_KEYS_KEK=" + pw + testKEK},
 	}
 	for _, env := range inputs {
 		_, errs, _ := load(t, "", env)
@@ -684,17 +694,18 @@ func TestSecretsNeverShown(t *testing.T) {
 	cfg, errs, _ := load(t, "", []string{
 		"KAIIN_SMTP_HOST=smtp.example.com", "KAIIN_SMTP_FROM=a@example.com", "KAIIN_SMTP_USERNAME=u", "KAIIN_SMTP_PASSWORD=" + pw,
 		"KAIIN_DATABASE_URL=postgres://u:" + pw + "@db/kaiin", "KAIIN_REDIS_URL=redis://:" + pw + "@r:6379",
+		"KAIIN_KEYS_KEK=" + testKEK,
 	})
 	if errs != nil {
 		t.Fatal(errs)
 	}
 	var logs bytes.Buffer
-	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config loaded", "config", cfg, "smtp", cfg.SMTP)
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config loaded", "config", cfg, "smtp", cfg.SMTP, "keys", cfg.Keys)
 	for name, out := range map[string]string{
 		"String": cfg.String(), "%v": fmt.Sprintf("%v", cfg), "%+v": fmt.Sprintf("%+v", cfg), "SMTP %v": fmt.Sprintf("%v", cfg.SMTP),
-		"slog": logs.String(), "Usage": Usage(),
+		"Keys %v": fmt.Sprintf("%v", cfg.Keys), "Keys %+v": fmt.Sprintf("%+v", cfg.Keys), "slog": logs.String(), "Usage": Usage(),
 	} {
-		if strings.Contains(out, pw) {
+		if strings.Contains(out, pw) || strings.Contains(out, testKEK) {
 			t.Errorf("%s shows the secret:\n%s", name, out)
 		}
 	}
@@ -801,4 +812,70 @@ func TestTable(t *testing.T) {
 		}
 	}
 	walk(reflect.ValueOf(&c).Elem(), "")
+}
+
+// testKEK is the base64 of 32 bytes (0x00…0x1f); testKEKURL and
+// testKEKStd are 32 bytes of 0xfb 0xff in the URL and standard alphabets.
+const (
+	testKEK    = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+	testKEKURL = "-__7__v_-__7__v_-__7__v_-__7__v_-__7__v_-_8="
+	testKEKStd = "+//7//v/+//7//v/+//7//v/+//7//v/+//7//v/+/8="
+)
+
+func TestKEK(t *testing.T) {
+	cfg, errs, _ := load(t, "keys:\n  kek_file: /run/secrets/kek\n", nil)
+	if errs != nil || cfg.Keys.KEKFile != "/run/secrets/kek" || cfg.Keys.KEK != "" {
+		t.Fatalf("kek_file: %+v (%v)", cfg.Keys, errs)
+	}
+	cfg, errs, _ = load(t, "", []string{"KAIIN_KEYS_KEK=" + testKEK})
+	if errs != nil || cfg.Keys.KEK != testKEK {
+		t.Fatalf("kek from env: %v", errs)
+	}
+
+	_, errs, _ = load(t, "keys:\n  kek_file: /run/secrets/kek\n", []string{"KAIIN_KEYS_KEK=" + testKEK})
+	if len(errs) != 1 || errs[0].Key != "keys.kek_file" || !strings.Contains(errs[0].Msg, "together with keys.kek (from KAIIN_KEYS_KEK)") {
+		t.Fatalf("both set: %v", errs)
+	}
+	if strings.Contains(errs.Error(), testKEK) {
+		t.Errorf("error shows the KEK: %v", errs)
+	}
+
+	c := Default()
+	c.Keys = Keys{KEK: testKEK, KEKFile: "/k"}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "keys.kek_file") {
+		t.Errorf("Validate with both = %v", err)
+	}
+}
+
+func TestParseKEK(t *testing.T) {
+	want := make([]byte, 32)
+	for i := range want {
+		want[i] = byte(i)
+	}
+	for _, in := range []string{testKEK, strings.TrimRight(testKEK, "="), "\t" + testKEK + "\r\n"} {
+		got, err := ParseKEK(in)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("ParseKEK(%q) = %x, %v", in, got, err)
+		}
+	}
+	fbff := bytes.Repeat([]byte{0xfb, 0xff}, 16)
+	for _, in := range []string{testKEKURL, testKEKStd, strings.TrimRight(testKEKURL, "=")} {
+		if got, err := ParseKEK(in); err != nil || !bytes.Equal(got, fbff) {
+			t.Errorf("ParseKEK(%q) = %x, %v", in, got, err)
+		}
+	}
+	for in, msg := range map[string]string{
+		"":                    "empty",
+		"%%%":                 "not base64",
+		"c2hvcnQ=":            "decodes to 5 bytes; want exactly 32",
+		testKEK[:40] + "AAAA": "decodes to 33 bytes",
+	} {
+		_, err := ParseKEK(in)
+		if err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("ParseKEK(%q) = %v, want %q", in, err, msg)
+		}
+		if in != "" && err != nil && strings.Contains(err.Error(), in) {
+			t.Errorf("ParseKEK(%q) error quotes its input: %v", in, err)
+		}
+	}
 }

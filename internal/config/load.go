@@ -261,6 +261,9 @@ func validate(c *Config, src map[string]origin, failed map[string]bool) Errors {
 	if c.SMTP.Password != "" && c.SMTP.Username == "" && ok("smtp.username") {
 		add("smtp.username", "", "is required when smtp.password or smtp.password_file is set")
 	}
+	if c.Keys.KEK != "" && c.Keys.KEKFile != "" && ok("keys.kek", "keys.kek_file") {
+		add("keys.kek_file", c.Keys.KEKFile, "cannot be used together with keys.kek (from "+orDefault(src["keys.kek"].source)+"); set only one")
+	}
 	if c.SMTP.Username != "" && c.SMTP.TLS == "none" && c.SMTP.Host != "" && !isLocalhost(c.SMTP.Host) {
 		add("smtp.tls", "none", "would send the SMTP password unencrypted to a remote host; use starttls or tls (none is for a relay on localhost)")
 	}

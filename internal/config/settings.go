@@ -145,6 +145,12 @@ var settings = []*setting{
 	{key: "rate_limit.reset_account",
 		desc:  "Password-reset requests per account: \"N/duration\", or \"off\".",
 		field: func(c *Config) any { return &c.RateLimit.ResetAccount }, check: checkRate(func(c *Config) Rate { return c.RateLimit.ResetAccount })},
+	{key: "keys.kek", secret: true, def: `"" (generated in <data_dir>/kek with SQLite; required with database_url)`,
+		desc:  "Key-encryption key sealing signing keys in the database: base64 of 32 random bytes (openssl rand -base64 32). Every node needs the same one, and a backup of the database is useless without it. Prefer keys.kek_file; never written to logs.",
+		field: func(c *Config) any { return &c.Keys.KEK }, check: checkKEK},
+	{key: "keys.kek_file",
+		desc:  "File holding the base64 key-encryption key, readable only by Kaiin (mode 0600 or 0640), read at start. Excludes keys.kek.",
+		field: func(c *Config) any { return &c.Keys.KEKFile }},
 }
 
 // OWASP's argon2id minimums (Password Storage Cheat Sheet): m=7 MiB at
@@ -495,6 +501,16 @@ func checkSMTPHost(c *Config) string {
 	}
 	if strings.ContainsAny(c.SMTP.Host, "/ ") {
 		return "is not a host name; want a name such as smtp.example.com"
+	}
+	return ""
+}
+
+func checkKEK(c *Config) string {
+	if c.Keys.KEK == "" {
+		return "" // generated or read from keys.kek_file; see keys.LoadKEK
+	}
+	if _, err := ParseKEK(c.Keys.KEK); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -83,4 +83,12 @@ var (
 	ResetRateLimited = def("KAI-RESET-002", 429,
 		"Too many reset requests. Please wait a while and try again.",
 		"再設定のリクエストが多すぎます。しばらく待ってから再度お試しください。")
+
+	// OpenID Connect sign-in
+	AuthRequestUnknown = def("KAI-OIDC-001", 400,
+		"This sign-in request has expired or is unknown. Please go back to the service and start again.",
+		"このログインリクエストは有効期限切れか、不明です。サービスに戻って最初からやり直してください。")
+	ClientUnknown = def("KAI-OIDC-002", 400,
+		"The service that sent you here is not registered with Kaiin, or sent a wrong return address.",
+		"遷移元のサービスがKaiinに登録されていないか、戻り先のアドレスが正しくありません。")
 )

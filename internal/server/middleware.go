@@ -147,10 +147,10 @@ func observe(log *slog.Logger, m *httpMetrics, recovered http.HandlerFunc, next 
 
 // securityHeaders sets the headers every response carries.
 func securityHeaders(https bool, next http.Handler) http.Handler {
-	// No inline script or style anywhere; pages cannot be framed. Browsers
-	// apply form-action to the redirect after a post too: widen it when
-	// sign-in starts redirecting to relying parties.
-	const csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; " +
+	// No inline script or style anywhere; pages cannot be framed. No
+	// form-action: browsers apply it to the redirects after a post too, and
+	// sign-in ends with a redirect to a relying party.
+	const csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; " +
 		"frame-ancestors 'none'; base-uri 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

@@ -1,10 +1,14 @@
 package server
 
 import (
+	"context"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func TestHSTSOnlyOverHTTPS(t *testing.T) {
@@ -39,5 +43,37 @@ func TestClientIP(t *testing.T) {
 		if got := c.Of(r); got != tc.want {
 			t.Errorf("%s xff=%q: got %s, want %s", tc.remote, tc.xff, got, tc.want)
 		}
+	}
+}
+
+// A connection that never sent a request does not hold up shutdown (Go's
+// Shutdown alone would wait five seconds for it, past this grace).
+func TestShutdownClosesSilentConnections(t *testing.T) {
+	s := &Server{handler: http.NotFoundHandler(), opts: Options{Logger: slog.New(slog.DiscardHandler)}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln, 2*time.Second) }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Make sure the server has accepted it before shutting down.
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve = %v; want a clean shutdown", err)
+	}
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("silent connection still open")
 	}
 }

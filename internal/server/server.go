@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,11 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Ready checks lists what /readyz checks, by name.
 	Ready map[string]func(context.Context) error
+	// Mount registers further endpoints (the OpenID provider's).
+	Mount []func(*http.ServeMux)
+	// CrossOriginBypass lists route patterns that other sites and apps
+	// call (token endpoints): cross-origin form protection skips them.
+	CrossOriginBypass []string
 }
 
 // Server is the assembled HTTP handler.
@@ -53,6 +59,9 @@ func New(o Options, pages *web.Handler) (*Server, error) {
 	if err := pages.Mount(mux); err != nil {
 		return nil, err
 	}
+	for _, m := range o.Mount {
+		m(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -62,6 +71,9 @@ func New(o Options, pages *web.Handler) (*Server, error) {
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(pages.CrossOriginDenied))
+	for _, p := range o.CrossOriginBypass {
+		cop.AddInsecureBypassPattern(p)
+	}
 
 	var h http.Handler = mux
 	h = cop.Handler(h)
@@ -111,6 +123,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
 	}
+	// Connections that have not sent a byte of a request yet hold nothing
+	// to finish; Shutdown would wait five seconds for each of them, so
+	// they are closed at once.
+	var mu sync.Mutex
+	fresh := map[net.Conn]bool{}
+	srv.ConnState = func(c net.Conn, st http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if st == http.StateNew {
+			fresh[c] = true
+		} else {
+			delete(fresh, c)
+		}
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -120,7 +146,33 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err := srv.Shutdown(sctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(sctx) }()
+	for {
+		mu.Lock()
+		for c := range fresh {
+			_ = c.Close()
+			delete(fresh, c)
+		}
+		mu.Unlock()
+		if err := waitOr(done, 50*time.Millisecond); err != errWaiting {
+			return finishShutdown(err, errc)
+		}
+	}
+}
+
+var errWaiting = errors.New("waiting")
+
+func waitOr(done chan error, d time.Duration) error {
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		return errWaiting
+	}
+}
+
+func finishShutdown(err error, errc chan error) error {
 	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) && err == nil {
 		err = e
 	}

@@ -60,6 +60,12 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
+	if lr, ok := h.authRequest(w, r, r.URL.Query().Get("authRequestID")); !ok {
+		return
+	} else if lr != nil {
+		h.loginForAuthorization(w, r, lr)
+		return
+	}
 	next := localPath(r.URL.Query().Get("next"), "/account")
 	if _, u, _ := h.current(w, r); u != nil {
 		http.Redirect(w, r, next, http.StatusSeeOther)
@@ -77,23 +83,37 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if !h.parseForm(w, r) {
 		return
 	}
+	lr, ok := h.authRequest(w, r, r.PostForm.Get("authRequestID"))
+	if !ok {
+		return
+	}
 	p := h.newPage(r, "login.title")
 	email := r.PostForm.Get("email")
 	p.Form["email"] = email
 	next := localPath(r.PostForm.Get("next"), "/account")
 	p.Form["next"] = next
+	if lr != nil {
+		p.Lang = langFor(r, lr)
+		p.Form["authRequestID"] = lr.ID
+		p.Data = map[string]string{"ClientName": lr.ClientName}
+	}
 	u, err := h.Accounts.SignIn(r.Context(), email, r.PostForm.Get("password"), p.Lang, h.ClientIP(r))
 	if err != nil {
 		h.OnSignIn(signInOutcome(err))
 		h.fail(w, r, "login", p, err)
 		return
 	}
-	if _, err := h.Sessions.Start(r.Context(), w, r, u.ID, h.ClientIP(r)); err != nil {
+	s, err := h.Sessions.Start(r.Context(), w, r, u.ID, h.ClientIP(r))
+	if err != nil {
 		h.OnSignIn("error")
 		h.fail(w, r, "login", p, err)
 		return
 	}
 	h.OnSignIn("success")
+	if lr != nil {
+		h.continueAuthorization(w, r, lr, &u, s.AuthTime)
+		return
+	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -241,6 +261,23 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
 	}
 	p := h.newPage(r, "account.title")
 	p.User = u
+	if h.OIDC != nil {
+		consents, err := h.Store.ListConsents(r.Context(), u.ID)
+		if err != nil {
+			h.fail(w, r, "message", h.newPage(r, "error.title"), err)
+			return
+		}
+		type row struct{ ClientID, Name string }
+		var rows []row
+		for _, c := range consents {
+			name := c.ClientID
+			if cl, err := h.Store.GetClient(r.Context(), c.ClientID); err == nil {
+				name = cl.Name
+			}
+			rows = append(rows, row{ClientID: c.ClientID, Name: name})
+		}
+		p.Data = map[string]any{"Consents": rows, "ShowConsents": true}
+	}
 	h.render(w, r, http.StatusOK, "account", p)
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/kaiin-project/kaiin/internal/errcode"
 	"github.com/kaiin-project/kaiin/internal/i18n"
 	"github.com/kaiin-project/kaiin/internal/mail"
+	"github.com/kaiin-project/kaiin/internal/oidc"
 	"github.com/kaiin-project/kaiin/internal/session"
 	"github.com/kaiin-project/kaiin/internal/store"
 )
@@ -43,10 +44,13 @@ type SignInObserver func(outcome string)
 
 // Handler serves the pages. Fields are its dependencies.
 type Handler struct {
-	Accounts  *account.Service
-	Sessions  *session.Manager
-	Store     store.Store
-	Outbox    Outbox // nil unless in development mode
+	Accounts *account.Service
+	Sessions *session.Manager
+	Store    store.Store
+	Outbox   Outbox // nil unless in development mode
+	// OIDC is the OpenID provider whose authorization requests the
+	// sign-in pages finish; nil when there is none.
+	OIDC      *oidc.Provider
 	ClientIP  func(*http.Request) string
 	Logger    *slog.Logger
 	OnSignIn  SignInObserver
@@ -107,6 +111,11 @@ func (h *Handler) Mount(mux *http.ServeMux) error {
 	mux.HandleFunc("GET /account/email/confirm", h.emailConfirmPage)
 	mux.HandleFunc("POST /account/email/confirm", h.emailConfirm)
 	mux.HandleFunc("POST /lang", h.setLang)
+	if h.OIDC != nil {
+		mux.HandleFunc("GET /consent", h.consentPage)
+		mux.HandleFunc("POST /consent", h.consent)
+		mux.HandleFunc("POST /account/consents/revoke", h.revokeConsent)
+	}
 	if h.Outbox != nil {
 		mux.HandleFunc("GET /dev/outbox", h.outboxList)
 		mux.HandleFunc("GET /dev/outbox/{id}", h.outboxMessage)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"io"
 	"log/slog"
@@ -106,6 +107,10 @@ func Config(t testing.TB, backend Backend) config.Config {
 		cfg.DatabaseURL = NewPostgresDatabase(t)
 		cfg.DatabaseMaxConns = 10
 		cfg.RedisURL = RedisURL()
+		// Nodes on a shared database share a configured KEK.
+		var kek [32]byte
+		_, _ = rand.Read(kek[:])
+		cfg.Keys.KEK = base64.StdEncoding.EncodeToString(kek[:])
 	}
 	return cfg
 }

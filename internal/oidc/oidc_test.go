@@ -1,0 +1,403 @@
+package oidc_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/kaiin-project/kaiin/internal/app/apptest"
+	"github.com/kaiin-project/kaiin/internal/oidc"
+	"github.com/kaiin-project/kaiin/internal/store"
+)
+
+const (
+	memberEmail = "rp.member@example.com"
+	memberPW    = "correct horse battery staple"
+	redirectURI = "https://rp.example.com/callback"
+)
+
+// fixture is a running node with a member and two clients.
+type fixture struct {
+	t        *testing.T
+	node     *apptest.Node
+	member   store.User
+	web      store.Client // confidential, authorization_code + refresh_token
+	secret   string
+	service  store.Client // client_credentials
+	ssecret  string
+	provider *gooidc.Provider
+}
+
+func setup(t *testing.T, backend apptest.Backend) *fixture {
+	n := apptest.Start(t, apptest.Config(t, backend), nil)
+	f := &fixture{t: t, node: n}
+	var err error
+	f.member, err = n.App.Accounts.CreateUser(t.Context(), memberEmail, memberPW, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.web, f.secret, err = n.App.Clients.Create(t.Context(), oidc.ClientSpec{Name: "Shop", RedirectURIs: []string{redirectURI},
+		Scopes: []string{"openid", "profile", "email", "offline_access"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.service, f.ssecret, err = n.App.Clients.Create(t.Context(), oidc.ClientSpec{Name: "Batch", GrantTypes: []string{"client_credentials"},
+		Scopes: []string{"members:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.provider, err = gooidc.NewProvider(t.Context(), n.URL)
+	if err != nil {
+		t.Fatalf("discovery with go-oidc: %v", err)
+	}
+	return f
+}
+
+func (f *fixture) oauth2(scopes ...string) *oauth2.Config {
+	return &oauth2.Config{ClientID: f.web.ID, ClientSecret: f.secret, Endpoint: f.provider.Endpoint(),
+		RedirectURL: redirectURI, Scopes: append([]string{gooidc.ScopeOpenID}, scopes...)}
+}
+
+// browser follows redirects on Kaiin's own pages and stops at the relying
+// party's redirect URI.
+type browser struct {
+	t *testing.T
+	c *http.Client
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, c: &http.Client{Jar: jar, Timeout: 20 * time.Second,
+		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			if strings.HasPrefix(req.URL.String(), "https://rp.example.com") {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}}}
+}
+
+type page struct {
+	status   int
+	location string // a redirect to the relying party
+	url      string
+	body     string
+}
+
+func (b *browser) do(req *http.Request) page {
+	b.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, location: resp.Header.Get("Location"), url: resp.Request.URL.String(), body: string(body)}
+}
+
+func (b *browser) get(u string) page {
+	req, _ := http.NewRequest("GET", u, nil)
+	return b.do(req)
+}
+
+func (b *browser) post(u string, form url.Values) page {
+	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	origin, _ := url.Parse(u)
+	req.Header.Set("Origin", origin.Scheme+"://"+origin.Host)
+	return b.do(req)
+}
+
+var authReqRE = regexp.MustCompile(`name="authRequestID" value="([^"]+)"`)
+
+// signIn answers the login page the browser is on.
+func (b *browser) signIn(p page, email, pw string) page {
+	b.t.Helper()
+	m := authReqRE.FindStringSubmatch(p.body)
+	if m == nil {
+		b.t.Fatalf("not a sign-in page for an authorization (%d %s):\n%s", p.status, p.url, p.body)
+	}
+	u, _ := url.Parse(p.url)
+	return b.post(u.Scheme+"://"+u.Host+"/login", url.Values{"authRequestID": {m[1]}, "email": {email}, "password": {pw}})
+}
+
+// consent answers the consent page.
+func (b *browser) consent(p page, decision string) page {
+	b.t.Helper()
+	m := authReqRE.FindStringSubmatch(p.body)
+	if m == nil || !strings.Contains(p.url, "/consent") {
+		b.t.Fatalf("not a consent page (%d %s):\n%s", p.status, p.url, p.body)
+	}
+	u, _ := url.Parse(p.url)
+	return b.post(u.Scheme+"://"+u.Host+"/consent", url.Values{"authRequestID": {m[1]}, "decision": {decision}})
+}
+
+// callback returns the query the relying party received.
+func callback(t *testing.T, p page) url.Values {
+	t.Helper()
+	if !strings.HasPrefix(p.location, redirectURI) {
+		t.Fatalf("no redirect to the relying party (%d %s, location %q):\n%s", p.status, p.url, p.location, p.body)
+	}
+	u, _ := url.Parse(p.location)
+	return u.Query()
+}
+
+func forEachBackend(t *testing.T, f func(t *testing.T, be apptest.Backend)) {
+	for _, be := range apptest.Backends {
+		t.Run(string(be), func(t *testing.T) { f(t, be) })
+	}
+}
+
+func TestAuthorizationCodeFlow(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be apptest.Backend) {
+		f := setup(t, be)
+		ctx := t.Context()
+		cfg := f.oauth2("email", "offline_access")
+		verifier := oauth2.GenerateVerifier()
+		b := newBrowser(t)
+		start := b.get(cfg.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier), gooidc.Nonce("n0nce"), oauth2.AccessTypeOffline))
+		if !strings.Contains(start.body, "Shop") {
+			t.Fatalf("login page does not name the service:\n%s", start.body)
+		}
+		consent := b.signIn(start, memberEmail, memberPW)
+		if !strings.Contains(consent.body, "See your email address") {
+			t.Fatalf("consent page does not list the scopes:\n%s", consent.body)
+		}
+		q := callback(t, b.consent(consent, "allow"))
+		if q.Get("state") != "st4te" || q.Get("code") == "" {
+			t.Fatalf("callback %v", q)
+		}
+		tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatalf("exchange: %v", err)
+		}
+		raw, _ := tok.Extra("id_token").(string)
+		idt, err := f.provider.Verifier(&gooidc.Config{ClientID: f.web.ID}).Verify(ctx, raw)
+		if err != nil {
+			t.Fatalf("verify ID token: %v", err)
+		}
+		var claims struct {
+			Nonce, Email string
+			Verified     bool `json:"email_verified"`
+		}
+		if err := idt.Claims(&claims); err != nil || claims.Nonce != "n0nce" || idt.Subject != f.member.ID || strings.Contains(idt.Subject, "@") {
+			t.Fatalf("ID token sub=%q claims=%+v err=%v", idt.Subject, claims, err)
+		}
+		ui, err := f.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err != nil || ui.Email != memberEmail || !ui.EmailVerified || ui.Subject != f.member.ID {
+			t.Fatalf("userinfo %+v, %v", ui, err)
+		}
+		if tok.RefreshToken == "" {
+			t.Fatal("no refresh token for offline_access")
+		}
+
+		// A second authorization skips consent (remembered) and the sign-in
+		// (the session is fresh).
+		q2 := callback(t, b.get(cfg.AuthCodeURL("two", oauth2.S256ChallengeOption(verifier))))
+		if q2.Get("code") == "" || q2.Get("state") != "two" {
+			t.Fatalf("second authorization: %v", q2)
+		}
+
+		// Refresh rotates; the old refresh token used again revokes the family.
+		old := tok.RefreshToken
+		fresh, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: old}).Token()
+		if err != nil || fresh.RefreshToken == "" || fresh.RefreshToken == old {
+			t.Fatalf("refresh: %v (rotated: %v)", err, fresh != nil && fresh.RefreshToken != old)
+		}
+		if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: old}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("reused refresh token: %v; want invalid_grant", err)
+		}
+		if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: fresh.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("family not revoked after reuse: %v", err)
+		}
+	})
+}
+
+func isOAuthError(err error, code string) bool {
+	var re *oauth2.RetrieveError
+	if err == nil {
+		return false
+	}
+	if ok := asRetrieve(err, &re); ok {
+		return re.ErrorCode == code
+	}
+	return strings.Contains(err.Error(), code)
+}
+
+func asRetrieve(err error, re **oauth2.RetrieveError) bool {
+	for err != nil {
+		if r, ok := err.(*oauth2.RetrieveError); ok {
+			*re = r
+			return true
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return false
+		}
+		err = u.Unwrap()
+	}
+	return false
+}
+
+func TestClientCredentialsIntrospectionRevocation(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be apptest.Backend) {
+		f := setup(t, be)
+		ctx := t.Context()
+		cc := clientcredentials.Config{ClientID: f.service.ID, ClientSecret: f.ssecret, TokenURL: f.provider.Endpoint().TokenURL, Scopes: []string{"members:read"}}
+		tok, err := cc.Token(ctx)
+		if err != nil {
+			t.Fatalf("client_credentials: %v", err)
+		}
+		// The access token is a JWT that verifies against the published keys.
+		keySet := gooidc.NewRemoteKeySet(ctx, f.node.URL+"/keys")
+		payload, err := keySet.VerifySignature(ctx, tok.AccessToken)
+		if err != nil {
+			t.Fatalf("access token signature: %v", err)
+		}
+		var claims map[string]any
+		json.Unmarshal(payload, &claims)
+		if claims["sub"] != f.service.ID || claims["iss"] != f.node.URL {
+			t.Fatalf("claims %v", claims)
+		}
+
+		introspect := func(token, id, secret string) (int, map[string]any) {
+			req, _ := http.NewRequest("POST", f.node.URL+"/oauth/introspect", strings.NewReader(url.Values{"token": {token}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(id, secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out map[string]any
+			json.NewDecoder(resp.Body).Decode(&out)
+			return resp.StatusCode, out
+		}
+		if st, out := introspect(tok.AccessToken, f.service.ID, f.ssecret); st != 200 || out["active"] != true || out["scope"] != "members:read" || out["client_id"] != f.service.ID {
+			t.Fatalf("introspection %d %v", st, out)
+		}
+		if st, _ := introspect(tok.AccessToken, f.service.ID, "wrong"); st != 401 {
+			t.Fatalf("introspection with a wrong secret: %d", st)
+		}
+		if st, out := introspect("not-a-token", f.service.ID, f.ssecret); st != 200 || out["active"] != false {
+			t.Fatalf("garbage token: %d %v", st, out)
+		}
+
+		// Revocation (RFC 7009) makes introspection answer inactive.
+		req, _ := http.NewRequest("POST", f.node.URL+"/revoke", strings.NewReader(url.Values{"token": {tok.AccessToken}, "token_type_hint": {"access_token"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(f.service.ID, f.ssecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("revoke: %v %v", resp.StatusCode, err)
+		}
+		resp.Body.Close()
+		if _, out := introspect(tok.AccessToken, f.service.ID, f.ssecret); out["active"] != false {
+			t.Fatalf("revoked token still active: %v", out)
+		}
+
+		// A wrong client secret is 401 invalid_client.
+		bad := cc
+		bad.ClientSecret = "wrong"
+		_, err = bad.Token(ctx)
+		var re *oauth2.RetrieveError
+		if !asRetrieve(err, &re) || re.Response.StatusCode != 401 || re.ErrorCode != "invalid_client" {
+			t.Fatalf("wrong secret: %v", err)
+		}
+	})
+}
+
+func TestAuthorizationErrors(t *testing.T) {
+	f := setup(t, apptest.SQLite)
+	ctx := t.Context()
+	cfg := f.oauth2("email")
+	verifier := oauth2.GenerateVerifier()
+
+	// An unregistered redirect URI: no redirect happens; an error page.
+	evil := *cfg
+	evil.RedirectURL = "https://evil.example.com/cb"
+	b := newBrowser(t)
+	p := b.get(evil.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	if u, _ := url.Parse(p.url); p.location != "" || u.Host != strings.TrimPrefix(f.node.URL, "http://") || p.status < 400 {
+		t.Fatalf("unregistered redirect: %d %s %q", p.status, p.url, p.location)
+	}
+
+	// prompt=none without a session: login_required at the relying party.
+	q := callback(t, b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "none"))))
+	if q.Get("error") != "login_required" || q.Get("state") != "s" {
+		t.Fatalf("prompt=none: %v", q)
+	}
+
+	// plain PKCE is refused.
+	q = callback(t, b.get(cfg.AuthCodeURL("s", oauth2.SetAuthURLParam("code_challenge", verifier), oauth2.SetAuthURLParam("code_challenge_method", "plain"))))
+	if q.Get("error") != "invalid_request" {
+		t.Fatalf("plain PKCE: %v", q)
+	}
+
+	// Denying consent: access_denied.
+	q = callback(t, b.consent(b.signIn(b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), memberEmail, memberPW), "deny"))
+	if q.Get("error") != "access_denied" {
+		t.Fatalf("deny: %v", q)
+	}
+
+	// PKCE verifier mismatch, then a replayed code.
+	code := func() string {
+		p := b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+		if strings.Contains(p.url, "/consent") {
+			p = b.consent(p, "allow")
+		}
+		return callback(t, p).Get("code")
+	}
+	if _, err := cfg.Exchange(ctx, code(), oauth2.VerifierOption(oauth2.GenerateVerifier())); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("PKCE mismatch: %v", err)
+	}
+	c := code()
+	if _, err := cfg.Exchange(ctx, c, oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatalf("exchange: %v", err)
+	}
+	if _, err := cfg.Exchange(ctx, c, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("replayed code: %v", err)
+	}
+
+	// The callback works only for the browser that signed in.
+	other := newBrowser(t)
+	p = b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	_ = p
+	stranger := other.get(f.node.URL + "/authorize/callback?id=whatever")
+	if stranger.status != 400 || stranger.location != "" {
+		t.Fatalf("callback for a stranger: %d %q", stranger.status, stranger.location)
+	}
+}
+
+func TestConsentRevocationRevokesRefreshTokens(t *testing.T) {
+	f := setup(t, apptest.SQLite)
+	ctx := t.Context()
+	cfg := f.oauth2("offline_access")
+	verifier := oauth2.GenerateVerifier()
+	b := newBrowser(t)
+	q := callback(t, b.consent(b.signIn(b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), memberEmail, memberPW), "allow"))
+	tok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := b.get(f.node.URL + "/account")
+	if !strings.Contains(acct.body, "Shop") {
+		t.Fatalf("account page does not list the connected service:\n%s", acct.body)
+	}
+	p := b.post(f.node.URL+"/account/consents/revoke", url.Values{"client_id": {f.web.ID}})
+	if p.status != 200 || strings.Contains(p.body, `<span class="client">Shop`) {
+		t.Fatalf("after revoke: %d\n%s", p.status, p.body)
+	}
+	if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("refresh after consent revoked: %v", err)
+	}
+}

@@ -1,0 +1,212 @@
+// Package oidc is Kaiin's OpenID Connect provider: authorization code with
+// PKCE, refresh tokens with rotation and reuse detection, client
+// credentials, introspection, revocation, userinfo and RP-initiated logout.
+//
+// The protocol state machine is github.com/zitadel/oidc/v3 (op, OpenID
+// Certified); this package puts Kaiin's stores behind it (storage.go),
+// serves the hot read-only endpoints itself (discovery and keys
+// pre-rendered, introspection and userinfo), and gives the sign-in pages
+// what they need to finish an authorization request (login.go).
+package oidc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/kaiin-project/kaiin/internal/state"
+	"github.com/kaiin-project/kaiin/internal/store"
+)
+
+// Options configures the provider.
+type Options struct {
+	// Issuer is the public URL, as in the tokens' iss claim.
+	Issuer string
+	Store  store.Store
+	State  state.State
+	Keys   Keys
+	// SecretKey keys the hashes of client secrets (a server secret).
+	SecretKey []byte
+	Lifetimes Lifetimes
+	Logger    *slog.Logger
+	// SessionUser returns the member signed in on the browser making r,
+	// and EndSession signs that browser out; the sign-in pages own both.
+	SessionUser func(r *http.Request) (userID string, ok bool)
+	EndSession  func(w http.ResponseWriter, r *http.Request)
+	Now         func() time.Time
+}
+
+// Provider is the OpenID provider.
+type Provider struct {
+	op      *op.Provider
+	st      *storage
+	issuer  string
+	log     *slog.Logger
+	opts    Options
+	discOne sync.Once
+	disc    []byte
+	jwks    jwksCache
+}
+
+// New builds the provider.
+func New(o Options) (*Provider, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Lifetimes == (Lifetimes{}) {
+		o.Lifetimes = DefaultLifetimes
+	}
+	st := &storage{
+		store: o.Store, state: o.State, keys: o.Keys, secretKey: o.SecretKey, life: o.Lifetimes, now: o.Now,
+		clients: &clientCache{store: o.Store, ttl: 5 * time.Second, loginURL: "/login?authRequestID=",
+			idTokenLife: o.Lifetimes.IDToken, now: o.Now, entries: map[string]cachedClient{}},
+	}
+	cfg := &op.Config{
+		CryptoKey:                sha256.Sum256(append([]byte("kaiin-op-crypto:"), o.SecretKey...)),
+		DefaultLogoutRedirectURI: "/login?n=signed_out",
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		AuthMethodPrivateKeyJWT:  true,
+		GrantTypeRefreshToken:    true,
+		SupportedUILocales:       []language.Tag{language.Japanese, language.English},
+		SupportedClaims: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
+			"at_hash", "azp", "email", "email_verified", "locale", "updated_at"},
+	}
+	var opts []op.Option
+	if strings.HasPrefix(o.Issuer, "http://") {
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	p, err := op.NewProvider(cfg, st, op.StaticIssuer(o.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("oidc provider: %w", err)
+	}
+	return &Provider{op: p, st: st, issuer: o.Issuer, log: o.Logger, opts: o, jwks: jwksCache{keys: o.Keys, now: o.Now}}, nil
+}
+
+// BypassCrossOrigin lists the endpoints that services and apps call from
+// anywhere: cross-origin form protection must not apply to them.
+var BypassCrossOrigin = []string{
+	"POST /oauth/token", "POST /oauth/introspect", "POST /revoke", "POST /userinfo", "POST /end_session",
+}
+
+// Mount registers the protocol endpoints on mux.
+func (p *Provider) Mount(mux *http.ServeMux) {
+	h := p.op // the library's router, for the endpoints it serves
+	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
+	mux.HandleFunc("GET /keys", p.keys)
+	mux.Handle("GET /authorize", h)
+	mux.Handle("POST /authorize", h)
+	mux.HandleFunc("GET /authorize/callback", p.callback)
+	mux.Handle("POST /oauth/token", h)
+	mux.Handle("POST /revoke", h)
+	mux.HandleFunc("POST /oauth/introspect", p.introspect)
+	mux.HandleFunc("GET /userinfo", p.userinfo)
+	mux.HandleFunc("POST /userinfo", p.userinfo)
+	mux.HandleFunc("GET /end_session", p.endSession)
+	mux.HandleFunc("POST /end_session", p.endSession)
+}
+
+// withIssuer puts the issuer on the request context, as the library's
+// handlers expect.
+func (p *Provider) withIssuer(r *http.Request) *http.Request {
+	return r.WithContext(op.ContextWithIssuer(r.Context(), p.issuer))
+}
+
+// discovery serves the provider metadata, rendered once: it changes only
+// with the configuration.
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	p.discOne.Do(func() {
+		ctx := op.ContextWithIssuer(r.Context(), p.issuer)
+		cfg := op.CreateDiscoveryConfig(ctx, p.op, p.st)
+		cfg.ScopesSupported = SupportedScopes
+		cfg.CodeChallengeMethodsSupported = []zoidc.CodeChallengeMethod{zoidc.CodeChallengeMethodS256}
+		p.disc, _ = json.Marshal(cfg)
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(p.disc)
+}
+
+// keys serves the published key set, rendered again only when it changes.
+func (p *Provider) keys(w http.ResponseWriter, r *http.Request) {
+	b, err := p.jwks.get(r.Context())
+	if err != nil {
+		p.log.ErrorContext(r.Context(), "render key set", "err", err)
+		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(b)
+}
+
+// jwksCache keeps the rendered key set for a few seconds.
+type jwksCache struct {
+	keys Keys
+	now  func() time.Time
+
+	mu      sync.Mutex
+	body    []byte
+	expires time.Time
+}
+
+func (c *jwksCache) get(ctx context.Context) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.body != nil && c.now().Before(c.expires) {
+		return c.body, nil
+	}
+	ks, err := c.keys.KeySet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set := struct {
+		Keys []any `json:"keys"`
+	}{Keys: []any{}}
+	for _, k := range ks {
+		set.Keys = append(set.Keys, jwk(k))
+	}
+	b, err := json.Marshal(set)
+	if err != nil {
+		return nil, err
+	}
+	c.body, c.expires = b, c.now().Add(5*time.Second)
+	return b, nil
+}
+
+// callback finishes an authorization request, but only for the browser
+// that signed in for it: the request's ID alone is not enough.
+func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
+	ar, err := p.st.authRequest(r.Context(), r.URL.Query().Get("id"))
+	if err == nil && ar.IsDone {
+		if uid, ok := p.opts.SessionUser(r); ok && uid == ar.UserID {
+			op.AuthorizeCallback(w, p.withIssuer(r), p.op)
+			return
+		}
+	}
+	writeJSONError(w, http.StatusBadRequest, "invalid_request", "the authorization request is unknown, expired, or not yours")
+}
+
+// endSession signs the browser out, then lets the library validate the
+// request and send the browser back to the relying party.
+func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
+	p.opts.EndSession(w, r)
+	p.op.ServeHTTP(w, p.withIssuer(r))
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
