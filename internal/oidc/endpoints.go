@@ -19,9 +19,9 @@ func jwk(k op.Key) jose.JSONWebKey {
 // maxTokenForm bounds the bodies of the token-taking endpoints.
 const maxTokenForm = 64 << 10
 
-// verify checks an access token's signature, issuer and expiry, and that
-// it was not revoked.
-func (p *Provider) verify(ctx context.Context, token string) (*zoidc.AccessTokenClaims, bool) {
+// VerifyAccessToken checks an access token's signature, issuer and
+// expiry, and that it was not revoked; it returns the token's claims.
+func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (*zoidc.AccessTokenClaims, bool) {
 	if token == "" || len(token) > 8192 {
 		return nil, false
 	}
@@ -55,7 +55,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp := zoidc.IntrospectionResponse{}
-	if claims, ok := p.verify(r.Context(), r.PostForm.Get("token")); ok {
+	if claims, ok := p.VerifyAccessToken(r.Context(), r.PostForm.Get("token")); ok {
 		resp.Active = true
 		resp.Scope = zoidc.SpaceDelimitedArray(claims.Scopes)
 		resp.ClientID = claims.ClientID
@@ -82,7 +82,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 			token = r.PostForm.Get("access_token")
 		}
 	}
-	claims, valid := p.verify(r.Context(), strings.TrimSpace(token))
+	claims, valid := p.VerifyAccessToken(r.Context(), strings.TrimSpace(token))
 	if !valid || claims.Subject == claims.ClientID || !slices.Contains(claims.Scopes, "openid") {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeJSONError(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked")
