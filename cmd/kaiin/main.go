@@ -25,6 +25,8 @@ Usage:
   kaiin admin client create --name N --redirect-uri U [--public] [--grant-type T …] [--scope S …] [--output json]
   kaiin admin client list|show ID|update ID [flags]|delete ID|rotate-secret ID
                                            manage OpenID Connect clients
+  kaiin admin keys list|rotate [--alg ES256|RS256]
+                                           show or rotate the token signing keys
   kaiin errors [--lang en|ja]              print the catalogue of error codes
   kaiin version                            print the version
 

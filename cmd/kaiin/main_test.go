@@ -198,3 +198,84 @@ func metrics(t *testing.T, base string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+func TestAdminClientCommands(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	code, out, errOut := kaiin(t, ctx, "", "admin", "client", "create", "--name", "Shop",
+		"--redirect-uri", "https://shop.example.com/cb", "--scope", "openid", "--scope", "email", "--output", "json", "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("create: %d %s", code, errOut)
+	}
+	var created struct {
+		ID     string `json:"client_id"`
+		Secret string `json:"client_secret"`
+		Client struct {
+			Scopes     []string `json:"scopes"`
+			AuthMethod string   `json:"token_endpoint_auth_method"`
+		} `json:"client"`
+	}
+	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ID == "" || len(created.Secret) < 40 ||
+		created.Client.AuthMethod != "client_secret_basic" || strings.Join(created.Client.Scopes, " ") != "openid email" {
+		t.Fatalf("create output %s (%v)", out, err)
+	}
+	// Every problem of a bad client is named at once.
+	code, _, errOut = kaiin(t, ctx, "", "admin", "client", "create", "--name", "Bad", "--redirect-uri", "http://evil.example/cb",
+		"--redirect-uri", "https://ok.example/cb#frag", "--grant-type", "password", "--data-dir", dir)
+	for _, want := range []string{"http://evil.example/cb", "must use https", "fragment", `"password" is not supported`} {
+		if code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("bad client: exit %d, stderr lacks %q:\n%s", code, want, errOut)
+		}
+	}
+	code, out, _ = kaiin(t, ctx, "", "admin", "client", "list", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, created.ID) || !strings.Contains(out, "Shop") || strings.Contains(out, "Bad") {
+		t.Fatalf("list: %d\n%s", code, out)
+	}
+	code, out, _ = kaiin(t, ctx, "", "admin", "client", "update", created.ID, "--name", "Shop 2", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "Shop 2") || !strings.Contains(out, "openid email") {
+		t.Fatalf("update: %d\n%s", code, out)
+	}
+	code, out, _ = kaiin(t, ctx, "", "admin", "client", "rotate-secret", created.ID, "--output", "json", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "client_secret") || strings.Contains(out, created.Secret) {
+		t.Fatalf("rotate-secret: %d\n%s", code, out)
+	}
+	if code, _, errOut := kaiin(t, ctx, "", "admin", "client", "show", "nope", "--data-dir", dir); code != 1 || !strings.Contains(errOut, `no client with ID "nope"`) {
+		t.Fatalf("show unknown: %d %s", code, errOut)
+	}
+	if code, out, _ := kaiin(t, ctx, "", "admin", "client", "delete", created.ID, "--data-dir", dir); code != 0 || !strings.Contains(out, "deleted") {
+		t.Fatalf("delete: %d %s", code, out)
+	}
+	if code, _, _ := kaiin(t, ctx, "", "admin", "client", "show", created.ID, "--data-dir", dir); code != 1 {
+		t.Fatal("deleted client still shown")
+	}
+}
+
+func TestAdminKeysRotate(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	listed := func() []map[string]any {
+		code, out, errOut := kaiin(t, ctx, "", "admin", "keys", "list", "--output", "json", "--data-dir", dir)
+		if code != 0 {
+			t.Fatalf("keys list: %d %s", code, errOut)
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	before := listed()
+	if len(before) != 2 || before[0]["alg"] != "ES256" || before[0]["sign_until"] != nil {
+		t.Fatalf("first start: want a signing key and a published next key, got %v", before)
+	}
+	if code, out, errOut := kaiin(t, ctx, "", "admin", "keys", "rotate", "--data-dir", dir); code != 0 || !strings.Contains(out, "rotated") {
+		t.Fatalf("rotate: %d %s %s", code, out, errOut)
+	}
+	after := listed()
+	if len(after) != 3 || after[0]["kid"] != before[0]["kid"] || after[0]["sign_until"] == nil || after[0]["publish_until"] == nil {
+		t.Fatalf("after rotate: the old key must stop signing but stay published; got %v", after)
+	}
+	if code, _, errOut := kaiin(t, ctx, "", "admin", "keys", "rotate", "--alg", "HS256", "--data-dir", dir); code != 2 || !strings.Contains(errOut, "HS256") {
+		t.Fatalf("bad alg: %d %s", code, errOut)
+	}
+}

@@ -273,7 +273,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 	}
 	a.OIDC, err = oidc.New(oidc.Options{Issuer: cfg.PublicURL, Store: d.Store, State: d.State,
 		Keys: oidc.ManagedKeys{Manager: a.Keys}, SecretKey: clientKey, Logger: log,
-		SessionUser: pages.SessionUser, EndSession: pages.EndSession})
+		SessionUser: pages.SessionUser, EndSession: pages.EndSession, ErrorPage: pages.ErrorPage})
 	if err != nil {
 		return nil, err
 	}

@@ -327,8 +327,14 @@ func TestAuthorizationErrors(t *testing.T) {
 	evil.RedirectURL = "https://evil.example.com/cb"
 	b := newBrowser(t)
 	p := b.get(evil.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
-	if u, _ := url.Parse(p.url); p.location != "" || u.Host != strings.TrimPrefix(f.node.URL, "http://") || p.status < 400 {
-		t.Fatalf("unregistered redirect: %d %s %q", p.status, p.url, p.location)
+	if u, _ := url.Parse(p.url); p.location != "" || u.Host != strings.TrimPrefix(f.node.URL, "http://") || p.status != 400 ||
+		!strings.Contains(p.body, "KAI-OIDC-002") {
+		t.Fatalf("unregistered redirect: %d %s %q\n%s", p.status, p.url, p.location, p.body)
+	}
+	unknown := *cfg
+	unknown.ClientID = "no-such-client"
+	if p := b.get(unknown.AuthCodeURL("s")); p.status != 400 || !strings.Contains(p.body, "KAI-OIDC-002") {
+		t.Fatalf("unknown client: %d\n%s", p.status, p.body)
 	}
 
 	// prompt=none without a session: login_required at the relying party.

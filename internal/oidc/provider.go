@@ -24,6 +24,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
 
+	"github.com/kaiin-project/kaiin/internal/errcode"
 	"github.com/kaiin-project/kaiin/internal/state"
 	"github.com/kaiin-project/kaiin/internal/store"
 )
@@ -43,7 +44,10 @@ type Options struct {
 	// and EndSession signs that browser out; the sign-in pages own both.
 	SessionUser func(r *http.Request) (userID string, ok bool)
 	EndSession  func(w http.ResponseWriter, r *http.Request)
-	Now         func() time.Time
+	// ErrorPage shows a person a coded, translated error (an authorization
+	// request that cannot be sent back to any relying party).
+	ErrorPage func(w http.ResponseWriter, r *http.Request, c *errcode.Code)
+	Now       func() time.Time
 }
 
 // Provider is the OpenID provider.
@@ -104,8 +108,8 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	h := p.op // the library's router, for the endpoints it serves
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
 	mux.HandleFunc("GET /keys", p.keys)
-	mux.Handle("GET /authorize", h)
-	mux.Handle("POST /authorize", h)
+	mux.HandleFunc("GET /authorize", p.authorize)
+	mux.HandleFunc("POST /authorize", p.authorize)
 	mux.HandleFunc("GET /authorize/callback", p.callback)
 	mux.Handle("POST /oauth/token", h)
 	mux.Handle("POST /revoke", h)
@@ -182,6 +186,30 @@ func (c *jwksCache) get(ctx context.Context) ([]byte, error) {
 	}
 	c.body, c.expires = b, c.now().Add(5*time.Second)
 	return b, nil
+}
+
+// authorize checks the client and redirect URI first: errors about them
+// cannot go back to the relying party (RFC 6749 4.1.2.1), so the person
+// gets Kaiin's own coded, translated page instead of the library's text.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenForm)
+	if err := r.ParseForm(); err != nil {
+		p.opts.ErrorPage(w, r, errcode.BadRequest)
+		return
+	}
+	if r.Form.Get("request") == "" { // a request object is checked by the library
+		c, err := p.st.clients.get(r.Context(), r.Form.Get("client_id"))
+		if err != nil {
+			p.opts.ErrorPage(w, r, errcode.ClientUnknown)
+			return
+		}
+		rt := zoidc.ResponseType(r.Form.Get("response_type"))
+		if err := op.ValidateAuthReqRedirectURI(c, r.Form.Get("redirect_uri"), rt); err != nil {
+			p.opts.ErrorPage(w, r, errcode.ClientUnknown)
+			return
+		}
+	}
+	p.op.ServeHTTP(w, p.withIssuer(r))
 }
 
 // callback finishes an authorization request, but only for the browser

@@ -222,6 +222,11 @@ func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, c *errcode.C
 	h.fail(w, r, "message", h.newPage(r, "error.title"), errcode.New(c, ""))
 }
 
+// ErrorPage shows a page with only the coded error c.
+func (h *Handler) ErrorPage(w http.ResponseWriter, r *http.Request, c *errcode.Code) {
+	h.errorPage(w, r, c)
+}
+
 // CrossOriginDenied answers a blocked cross-origin form post.
 func (h *Handler) CrossOriginDenied(w http.ResponseWriter, r *http.Request) {
 	h.errorPage(w, r, errcode.CrossOrigin)
