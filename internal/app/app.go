@@ -273,6 +273,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 	}
 	a.OIDC, err = oidc.New(oidc.Options{Issuer: cfg.PublicURL, Store: d.Store, State: d.State,
 		Keys: oidc.ManagedKeys{Manager: a.Keys}, SecretKey: clientKey, Logger: log,
+		Lifetimes: oidc.Lifetimes{AuthRequest: cfg.OIDC.AuthRequestLifetime, Code: cfg.OIDC.CodeLifetime,
+			AccessToken: cfg.OIDC.AccessTokenLifetime, IDToken: cfg.OIDC.IDTokenLifetime, RefreshToken: cfg.OIDC.RefreshTokenLifetime},
 		SessionUser: pages.SessionUser, EndSession: pages.EndSession, ErrorPage: pages.ErrorPage})
 	if err != nil {
 		return nil, err

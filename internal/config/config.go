@@ -58,6 +58,7 @@ type Config struct {
 	Password       Password
 	RateLimit      RateLimit
 	Keys           Keys
+	OIDC           OIDC
 	// ConfigFile is the file Load read, or empty when there was none.
 	ConfigFile string
 }
@@ -124,6 +125,15 @@ type RateLimit struct {
 	ResetAccount    Rate
 }
 
+// OIDC configures the lifetimes of what the OpenID provider issues.
+type OIDC struct {
+	AccessTokenLifetime  time.Duration
+	IDTokenLifetime      time.Duration
+	RefreshTokenLifetime time.Duration
+	CodeLifetime         time.Duration
+	AuthRequestLifetime  time.Duration
+}
+
 // Keys configures the key-encryption key (KEK) that seals signing keys and
 // other secrets before they reach the database. At most one of KEK and
 // KEKFile is set; with neither, keys.LoadKEK generates one in DataDir for
@@ -172,6 +182,13 @@ func Default() Config {
 			HashIterations:   2,
 			HashParallelism:  1,
 			HashQueueTimeout: 2 * time.Second,
+		},
+		OIDC: OIDC{
+			AccessTokenLifetime:  15 * time.Minute,
+			IDTokenLifetime:      time.Hour,
+			RefreshTokenLifetime: 720 * time.Hour,
+			CodeLifetime:         time.Minute,
+			AuthRequestLifetime:  30 * time.Minute,
 		},
 		RateLimit: RateLimit{
 			SigninIP:        Rate{N: 60, Per: time.Minute},

@@ -151,6 +151,31 @@ var settings = []*setting{
 	{key: "keys.kek_file",
 		desc:  "File holding the base64 key-encryption key, readable only by Kaiin (mode 0600 or 0640), read at start. Excludes keys.kek.",
 		field: func(c *Config) any { return &c.Keys.KEKFile }},
+	{key: "oidc.access_token_lifetime",
+		desc:  "Lifetime of access tokens (JWT). Revocation is honoured until they expire.",
+		field: func(c *Config) any { return &c.OIDC.AccessTokenLifetime }, check: lifetime(func(c *Config) time.Duration { return c.OIDC.AccessTokenLifetime }, time.Minute, 24*time.Hour)},
+	{key: "oidc.id_token_lifetime",
+		desc:  "Lifetime of ID tokens.",
+		field: func(c *Config) any { return &c.OIDC.IDTokenLifetime }, check: lifetime(func(c *Config) time.Duration { return c.OIDC.IDTokenLifetime }, time.Minute, 24*time.Hour)},
+	{key: "oidc.refresh_token_lifetime",
+		desc:  "How long an unused refresh token stays valid; each use starts it again (rotation).",
+		field: func(c *Config) any { return &c.OIDC.RefreshTokenLifetime }, check: lifetime(func(c *Config) time.Duration { return c.OIDC.RefreshTokenLifetime }, time.Hour, 365*24*time.Hour)},
+	{key: "oidc.code_lifetime",
+		desc:  "Lifetime of authorization codes (RFC 6749 recommends at most 10 minutes).",
+		field: func(c *Config) any { return &c.OIDC.CodeLifetime }, check: lifetime(func(c *Config) time.Duration { return c.OIDC.CodeLifetime }, time.Second, 10*time.Minute)},
+	{key: "oidc.auth_request_lifetime",
+		desc:  "How long a member has to sign in and consent once a service sent them.",
+		field: func(c *Config) any { return &c.OIDC.AuthRequestLifetime }, check: lifetime(func(c *Config) time.Duration { return c.OIDC.AuthRequestLifetime }, time.Minute, 24*time.Hour)},
+}
+
+// lifetime checks a duration lies within [lo, hi].
+func lifetime(get func(*Config) time.Duration, lo, hi time.Duration) func(*Config) string {
+	return func(c *Config) string {
+		if d := get(c); d < lo || d > hi {
+			return fmt.Sprintf("%s is out of range; use a duration from %s to %s", d, formatDuration(lo), formatDuration(hi))
+		}
+		return ""
+	}
 }
 
 // OWASP's argon2id minimums (Password Storage Cheat Sheet): m=7 MiB at

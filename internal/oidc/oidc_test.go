@@ -1,6 +1,9 @@
 package oidc_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,6 +15,7 @@ import (
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
@@ -405,5 +409,112 @@ func TestConsentRevocationRevokesRefreshTokens(t *testing.T) {
 	}
 	if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
 		t.Fatalf("refresh after consent revoked: %v", err)
+	}
+}
+
+// startCode runs the browser part of an authorization for cfg up to the
+// code (signing in and consenting as needed).
+func startCode(t *testing.T, b *browser, cfg *oauth2.Config, verifier string) string {
+	t.Helper()
+	p := b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)))
+	if authReqRE.MatchString(p.body) && strings.Contains(p.url, "/login") {
+		p = b.signIn(p, memberEmail, memberPW)
+	}
+	if strings.Contains(p.url, "/consent") {
+		p = b.consent(p, "allow")
+	}
+	return callback(t, p).Get("code")
+}
+
+func TestExpiredCode(t *testing.T) {
+	c := apptest.Config(t, apptest.SQLite)
+	c.OIDC.CodeLifetime = time.Second
+	n := apptest.Start(t, c, nil)
+	f := &fixture{t: t, node: n}
+	var err error
+	if f.member, err = n.App.Accounts.CreateUser(t.Context(), memberEmail, memberPW, true, false); err != nil {
+		t.Fatal(err)
+	}
+	if f.web, f.secret, err = n.App.Clients.Create(t.Context(), oidc.ClientSpec{Name: "Shop", RedirectURIs: []string{redirectURI}}); err != nil {
+		t.Fatal(err)
+	}
+	if f.provider, err = gooidc.NewProvider(t.Context(), n.URL); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.oauth2()
+	verifier := oauth2.GenerateVerifier()
+	code := startCode(t, newBrowser(t), cfg, verifier)
+	time.Sleep(1500 * time.Millisecond) // past the one-second code lifetime
+	if _, err := cfg.Exchange(t.Context(), code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("expired code: %v; want invalid_grant", err)
+	}
+}
+
+func TestClientSecretPost(t *testing.T) {
+	f := setup(t, apptest.SQLite)
+	cl, secret, err := f.node.App.Clients.Create(t.Context(), oidc.ClientSpec{Name: "Post", RedirectURIs: []string{redirectURI},
+		AuthMethod: "client_secret_post"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &oauth2.Config{ClientID: cl.ID, ClientSecret: secret, RedirectURL: redirectURI, Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{AuthURL: f.provider.Endpoint().AuthURL, TokenURL: f.provider.Endpoint().TokenURL, AuthStyle: oauth2.AuthStyleInParams}}
+	verifier := oauth2.GenerateVerifier()
+	if _, err := cfg.Exchange(t.Context(), startCode(t, newBrowser(t), cfg, verifier), oauth2.VerifierOption(verifier)); err != nil {
+		t.Fatalf("client_secret_post exchange: %v", err)
+	}
+}
+
+func TestPrivateKeyJWT(t *testing.T) {
+	f := setup(t, apptest.SQLite)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := jose.JSONWebKey{Key: key.Public(), KeyID: "rp-key-1", Algorithm: "ES256", Use: "sig"}
+	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
+	cl, secret, err := f.node.App.Clients.Create(t.Context(), oidc.ClientSpec{Name: "JWT", RedirectURIs: []string{redirectURI},
+		AuthMethod: "private_key_jwt", JWKS: jwks})
+	if err != nil || secret != "" {
+		t.Fatalf("create: %v (secret %q)", err, secret)
+	}
+	cfg := &oauth2.Config{ClientID: cl.ID, RedirectURL: redirectURI, Scopes: []string{"openid"}, Endpoint: f.provider.Endpoint()}
+	verifier := oauth2.GenerateVerifier()
+	b := newBrowser(t)
+
+	assertion := func(k *ecdsa.PrivateKey) string {
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k, KeyID: "rp-key-1"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		claims, _ := json.Marshal(map[string]any{"iss": cl.ID, "sub": cl.ID, "aud": f.node.URL, "iat": now.Unix(),
+			"exp": now.Add(time.Minute).Unix(), "jti": oauth2.GenerateVerifier()})
+		jws, err := signer.Sign(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := jws.CompactSerialize()
+		return s
+	}
+	exchange := func(code, assertion string) (int, map[string]any) {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirectURI},
+			"code_verifier": {verifier}, "client_id": {cl.ID},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}}
+		resp, err := http.PostForm(f.provider.Endpoint().TokenURL, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if st, out := exchange(startCode(t, b, cfg, verifier), assertion(other)); st < 400 || out["access_token"] != nil {
+		t.Fatalf("assertion signed by a stranger's key: %d %v", st, out)
+	}
+	if st, out := exchange(startCode(t, b, cfg, verifier), assertion(key)); st != 200 || out["id_token"] == nil {
+		t.Fatalf("private_key_jwt exchange: %d %v", st, out)
 	}
 }
