@@ -91,4 +91,10 @@ var (
 	ClientUnknown = def("KAI-OIDC-002", 400,
 		"The service that sent you here is not registered with Kaiin, or sent a wrong return address.",
 		"遷移元のサービスがKaiinに登録されていないか、戻り先のアドレスが正しくありません。")
+	DeviceCodeUnknown = def("KAI-OIDC-003", 400,
+		"This code is wrong, expired or already used. Check the code shown on your device, or start again there.",
+		"このコードは誤っているか、有効期限切れか、使用済みです。機器に表示されたコードを確認するか、機器側でやり直してください。")
+	DeviceRateLimited = def("KAI-OIDC-004", 429,
+		"Too many codes entered. Please wait a while and try again.",
+		"コードの入力回数が多すぎます。しばらく待ってから再度お試しください。")
 )

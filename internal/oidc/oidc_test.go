@@ -518,3 +518,72 @@ func TestPrivateKeyJWT(t *testing.T) {
 		t.Fatalf("private_key_jwt exchange: %d %v", st, out)
 	}
 }
+
+func TestDeviceAuthorization(t *testing.T) {
+	f := setup(t, apptest.SQLite)
+	ctx := t.Context()
+	tv, secret, err := f.node.App.Clients.Create(ctx, oidc.ClientSpec{Name: "Living-room TV", Public: true, ApplicationType: "native",
+		GrantTypes: []string{oidc.GrantDeviceCode, oidc.GrantRefreshToken}, Scopes: []string{"openid", "email", "offline_access"}})
+	if err != nil || secret != "" {
+		t.Fatalf("create device client: %v", err)
+	}
+	cfg := &oauth2.Config{ClientID: tv.ID, Scopes: []string{"openid", "email"}, Endpoint: oauth2.Endpoint{
+		TokenURL: f.provider.Endpoint().TokenURL, DeviceAuthURL: f.node.URL + "/device_authorization", AuthStyle: oauth2.AuthStyleInParams}}
+	da, err := cfg.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatalf("device authorization: %v", err)
+	}
+	if da.VerificationURI != f.node.URL+"/device" || !strings.Contains(da.VerificationURIComplete, "user_code=") {
+		t.Fatalf("verification URIs %q %q", da.VerificationURI, da.VerificationURIComplete)
+	}
+
+	// The member opens the complete URI, signs in, and approves.
+	b := newBrowser(t)
+	p := b.get(da.VerificationURIComplete)
+	if !strings.Contains(p.url, "/login") {
+		t.Fatalf("not sent to sign in: %s", p.url)
+	}
+	u, _ := url.Parse(p.url)
+	p = b.post(f.node.URL+"/login", url.Values{"email": {memberEmail}, "password": {memberPW}, "next": {u.Query().Get("next")}})
+	if !strings.Contains(p.body, `value="`+oidc.NormalizeUserCode(da.UserCode)) && !strings.Contains(p.body, da.UserCode) {
+		t.Fatalf("code not carried through sign-in:\n%s", p.body)
+	}
+	wrong := b.post(f.node.URL+"/device", url.Values{"user_code": {"ZZZZ-ZZZZ"}})
+	if wrong.status != 400 || !strings.Contains(wrong.body, "KAI-OIDC-003") {
+		t.Fatalf("wrong code: %d", wrong.status)
+	}
+	confirm := b.post(f.node.URL+"/device", url.Values{"user_code": {strings.ToLower(da.UserCode)}})
+	if confirm.status != 200 || !strings.Contains(confirm.body, "Living-room TV") || !strings.Contains(confirm.body, "See your email address") {
+		t.Fatalf("confirm page %d:\n%s", confirm.status, confirm.body)
+	}
+	done := b.post(f.node.URL+"/device/decide", url.Values{"user_code": {da.UserCode}, "decision": {"allow"}})
+	if done.status != 200 || !strings.Contains(done.body, "Your device is connected") {
+		t.Fatalf("decide %d:\n%s", done.status, done.body)
+	}
+	if again := b.post(f.node.URL+"/device", url.Values{"user_code": {da.UserCode}}); again.status != 400 {
+		t.Fatalf("user code used twice: %d", again.status)
+	}
+
+	da.Interval = 1 // poll at once in the test
+	tok, err := cfg.DeviceAccessToken(ctx, da)
+	if err != nil {
+		t.Fatalf("device access token: %v", err)
+	}
+	idt, err := f.provider.Verifier(&gooidc.Config{ClientID: tv.ID}).Verify(ctx, tok.Extra("id_token").(string))
+	if err != nil || idt.Subject != f.member.ID {
+		t.Fatalf("device ID token: %v", err)
+	}
+
+	// Denied: the device is told access_denied.
+	da2, err := cfg.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := b.post(f.node.URL+"/device/decide", url.Values{"user_code": {da2.UserCode}, "decision": {"deny"}}); p.status != 200 {
+		t.Fatalf("deny: %d", p.status)
+	}
+	da2.Interval = 1
+	if _, err := cfg.DeviceAccessToken(ctx, da2); !isOAuthError(err, "access_denied") {
+		t.Fatalf("denied device: %v; want access_denied", err)
+	}
+}

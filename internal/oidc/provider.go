@@ -82,6 +82,10 @@ func New(o Options) (*Provider, error) {
 		AuthMethodPost:           true,
 		AuthMethodPrivateKeyJWT:  true,
 		GrantTypeRefreshToken:    true,
+		DeviceAuthorization: op.DeviceAuthorizationConfig{
+			Lifetime: 10 * time.Minute, PollInterval: 5 * time.Second,
+			UserFormPath: "/device", UserCode: op.UserCodeBase20,
+		},
 		SupportedUILocales:       []language.Tag{language.Japanese, language.English},
 		SupportedClaims: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
 			"at_hash", "azp", "email", "email_verified", "locale", "updated_at"},
@@ -101,6 +105,7 @@ func New(o Options) (*Provider, error) {
 // anywhere: cross-origin form protection must not apply to them.
 var BypassCrossOrigin = []string{
 	"POST /oauth/token", "POST /oauth/introspect", "POST /revoke", "POST /userinfo", "POST /end_session",
+	"POST /device_authorization",
 }
 
 // Mount registers the protocol endpoints on mux.
@@ -111,11 +116,12 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /authorize", p.authorize)
 	mux.HandleFunc("POST /authorize", p.authorize)
 	mux.HandleFunc("GET /authorize/callback", p.callback)
-	mux.Handle("POST /oauth/token", h)
-	mux.Handle("POST /revoke", h)
+	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, p.withIssuer(r)) })
+	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, p.withIssuer(r)) })
 	mux.HandleFunc("POST /oauth/introspect", p.introspect)
 	mux.HandleFunc("GET /userinfo", p.userinfo)
 	mux.HandleFunc("POST /userinfo", p.userinfo)
+	mux.HandleFunc("POST /device_authorization", func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, p.withIssuer(r)) })
 	mux.HandleFunc("GET /end_session", p.endSession)
 	mux.HandleFunc("POST /end_session", p.endSession)
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/kaiin-project/kaiin/internal/errcode"
 	"github.com/kaiin-project/kaiin/internal/session"
@@ -37,6 +38,10 @@ func (h *Handler) current(w http.ResponseWriter, r *http.Request) (*session.Sess
 	return s, &u, nil
 }
 
+// nextEscaper escapes a path for the next parameter, keeping its slashes
+// readable.
+var nextEscaper = strings.NewReplacer("%", "%25", "&", "%26", "#", "%23", "+", "%2B", "?", "%3F", "=", "%3D", " ", "%20")
+
 // requireUser returns the signed-in member or sends the browser to sign in.
 func (h *Handler) requireUser(w http.ResponseWriter, r *http.Request) (*session.Session, *store.User, bool) {
 	s, u, err := h.current(w, r)
@@ -45,7 +50,11 @@ func (h *Handler) requireUser(w http.ResponseWriter, r *http.Request) (*session.
 		return nil, nil, false
 	}
 	if u == nil {
-		http.Redirect(w, r, "/login?next="+r.URL.EscapedPath(), http.StatusSeeOther)
+		next := r.URL.EscapedPath()
+		if r.Method == http.MethodGet {
+			next = r.URL.RequestURI()
+		}
+		http.Redirect(w, r, "/login?next="+nextEscaper.Replace(next), http.StatusSeeOther)
 		return nil, nil, false
 	}
 	return s, u, true

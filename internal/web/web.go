@@ -115,6 +115,9 @@ func (h *Handler) Mount(mux *http.ServeMux) error {
 		mux.HandleFunc("GET /consent", h.consentPage)
 		mux.HandleFunc("POST /consent", h.consent)
 		mux.HandleFunc("POST /account/consents/revoke", h.revokeConsent)
+		mux.HandleFunc("GET /device", h.devicePage)
+		mux.HandleFunc("POST /device", h.deviceLookup)
+		mux.HandleFunc("POST /device/decide", h.deviceDecide)
 	}
 	if h.Outbox != nil {
 		mux.HandleFunc("GET /dev/outbox", h.outboxList)
