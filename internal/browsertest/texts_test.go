@@ -25,6 +25,15 @@ type texts struct {
 	resetSubject    string
 	resetTitle      string
 	passwordChanged string
+
+	// The pages of an OpenID Connect authorization.
+	loginForClient string // login.for_client, with the client's name
+	consentTitle   string
+	consentIntro   string // consent.intro, with the client's name
+	consentAsUser  string // consent.signed_in_as, with the address
+	consentAllow   string
+	consentDeny    string
+	scopes         map[string]string // scope.* by scope
 }
 
 var txt = map[string]texts{
@@ -49,6 +58,18 @@ var txt = map[string]texts{
 		resetSubject:    "Reset your password",
 		resetTitle:      "Choose a new password",
 		passwordChanged: "Password changed",
+		loginForClient:  "Sign in to continue to %s.",
+		consentTitle:    "Allow access",
+		consentIntro:    "%s would like to:",
+		consentAsUser:   "Signed in as %s.",
+		consentAllow:    "Allow",
+		consentDeny:     "Deny",
+		scopes: map[string]string{
+			"openid":         "Know who you are (an identifier for your account)",
+			"profile":        "See your basic profile (language, last update)",
+			"email":          "See your email address",
+			"offline_access": "Stay connected when you are not using it",
+		},
 	},
 	"ja": {
 		langName:        "日本語",
@@ -71,6 +92,18 @@ var txt = map[string]texts{
 		resetSubject:    "パスワードの再設定",
 		resetTitle:      "新しいパスワードの設定",
 		passwordChanged: "パスワードを変更しました",
+		loginForClient:  "%sを利用するにはログインしてください。",
+		consentTitle:    "アクセスの許可",
+		consentIntro:    "%sが次の情報へのアクセスを求めています:",
+		consentAsUser:   "%sでログイン中です。",
+		consentAllow:    "許可する",
+		consentDeny:     "拒否する",
+		scopes: map[string]string{
+			"openid":         "あなたが誰であるかを知る(アカウントの識別子)",
+			"profile":        "基本的なプロフィール(言語、更新日時)を見る",
+			"email":          "メールアドレスを見る",
+			"offline_access": "利用していない間も接続を維持する",
+		},
 	},
 }
 

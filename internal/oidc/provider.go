@@ -86,7 +86,7 @@ func New(o Options) (*Provider, error) {
 			Lifetime: 10 * time.Minute, PollInterval: 5 * time.Second,
 			UserFormPath: "/device", UserCode: op.UserCodeBase20,
 		},
-		SupportedUILocales:       []language.Tag{language.Japanese, language.English},
+		SupportedUILocales: []language.Tag{language.Japanese, language.English},
 		SupportedClaims: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
 			"at_hash", "azp", "email", "email_verified", "locale", "updated_at"},
 	}
