@@ -316,7 +316,7 @@ func NewKeyManager(ctx context.Context, cfg config.Config, s store.Store, log *s
 	if err != nil {
 		return nil, err
 	}
-	m := &keys.Manager{Store: s, Sealer: sealer, Logger: log}
+	m := &keys.Manager{Store: s, Sealer: sealer, Logger: log, Algorithms: cfg.Keys.Algorithms}
 	if err := m.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}

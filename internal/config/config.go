@@ -145,6 +145,9 @@ type Keys struct {
 	// KEKFile names a file holding the base64 KEK, readable only by Kaiin;
 	// keys.LoadKEK reads it.
 	KEKFile string
+	// Algorithms are the algorithms signing keys are kept for: ES256, and
+	// RS256 for clients whose libraries need it.
+	Algorithms []string
 }
 
 // String shows the key settings without the key.
@@ -183,6 +186,7 @@ func Default() Config {
 			HashParallelism:  1,
 			HashQueueTimeout: 2 * time.Second,
 		},
+		Keys: Keys{Algorithms: []string{"ES256", "RS256"}},
 		OIDC: OIDC{
 			AccessTokenLifetime:  15 * time.Minute,
 			IDTokenLifetime:      time.Hour,

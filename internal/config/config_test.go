@@ -161,6 +161,7 @@ var keyCases = []struct {
 		bad:  []badValue{{value: "0/1m"}, {value: "10"}, {value: "10/0s"}, {value: "ten/1m"}, {value: "10/fortnight"}, {value: ""}}},
 	{key: "rate_limit.signin_account", good: map[string]string{"3/15m": "3/15m"}, bad: []badValue{{value: "-1/1m"}}},
 	{key: "rate_limit.register_ip", good: map[string]string{"off": "off"}, bad: []badValue{{value: "1/-1h"}}},
+	{key: "keys.algorithms", good: map[string]string{"ES256": "ES256", "ES256,RS256": "ES256,RS256"}, bad: []badValue{{value: "RS256"}, {value: "ES256,HS256"}}},
 	{key: "oidc.access_token_lifetime", good: map[string]string{"5m": "5m"}, bad: []badValue{{value: "30s"}, {value: "2d"}}},
 	{key: "oidc.id_token_lifetime", good: map[string]string{"2h": "2h"}, bad: []badValue{{value: "48h"}}},
 	{key: "oidc.refresh_token_lifetime", good: map[string]string{"2160h": "2160h"}, bad: []badValue{{value: "10m"}}},

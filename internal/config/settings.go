@@ -151,6 +151,9 @@ var settings = []*setting{
 	{key: "keys.kek_file",
 		desc:  "File holding the base64 key-encryption key, readable only by Kaiin (mode 0600 or 0640), read at start. Excludes keys.kek.",
 		field: func(c *Config) any { return &c.Keys.KEKFile }},
+	{key: "keys.algorithms", list: true,
+		desc:  "Algorithms to keep signing keys for: ES256 (always; the default for tokens) and RS256 (for clients registered with id_token_signed_response_alg RS256). YAML list, or comma-separated.",
+		field: func(c *Config) any { return &c.Keys.Algorithms }, check: checkAlgorithms},
 	{key: "oidc.access_token_lifetime",
 		desc:  "Lifetime of access tokens (JWT). Revocation is honoured until they expire.",
 		field: func(c *Config) any { return &c.OIDC.AccessTokenLifetime }, check: lifetime(func(c *Config) time.Duration { return c.OIDC.AccessTokenLifetime }, time.Minute, 24*time.Hour)},
@@ -281,6 +284,14 @@ func (s *setting) parse(c *Config, raw string) string {
 			ps = append(ps, pfx)
 		}
 		*p = ps
+	case *[]string:
+		var items []string
+		for _, item := range strings.Split(raw, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				items = append(items, item)
+			}
+		}
+		*p = items
 	default:
 		panic("config: setting " + s.key + " has an unsupported field type")
 	}
@@ -328,6 +339,8 @@ func (s *setting) display(c *Config) string {
 			items[i] = pfx.String()
 		}
 		v = strings.Join(items, ",")
+	case *[]string:
+		v = strings.Join(*p, ",")
 	}
 	return s.redact(v)
 }
@@ -546,6 +559,23 @@ func checkFrom(c *Config) string {
 	}
 	if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
 		return `is not an email address; want "no-reply@example.com" or "Kaiin <no-reply@example.com>"`
+	}
+	return ""
+}
+
+func checkAlgorithms(c *Config) string {
+	hasES := false
+	for _, a := range c.Keys.Algorithms {
+		switch a {
+		case "ES256":
+			hasES = true
+		case "RS256":
+		default:
+			return fmt.Sprintf("%q is not allowed; use ES256 and optionally RS256", a)
+		}
+	}
+	if !hasES {
+		return "must include ES256, the default signing algorithm"
 	}
 	return ""
 }

@@ -9,14 +9,13 @@ import (
 	"github.com/kaiin-project/kaiin/internal/keys"
 )
 
-// ManagedKeys serves the provider's keys from a keys.Manager: tokens are
-// signed with the current ES256 key.
+// ManagedKeys serves the provider's keys from a keys.Manager.
 type ManagedKeys struct {
 	Manager *keys.Manager
 }
 
-func (k ManagedKeys) SigningKey(ctx context.Context) (op.SigningKey, error) {
-	return k.Manager.Current(ctx, "ES256")
+func (k ManagedKeys) SigningKey(ctx context.Context, alg string) (op.SigningKey, error) {
+	return k.Manager.Current(ctx, alg)
 }
 
 func (k ManagedKeys) KeySet(ctx context.Context) ([]op.Key, error) {

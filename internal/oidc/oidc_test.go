@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -585,5 +586,41 @@ func TestDeviceAuthorization(t *testing.T) {
 	da2.Interval = 1
 	if _, err := cfg.DeviceAccessToken(ctx, da2); !isOAuthError(err, "access_denied") {
 		t.Fatalf("denied device: %v; want access_denied", err)
+	}
+}
+
+// A client registered for RS256 (old libraries) gets RS256 tokens; others
+// keep ES256. Both keys are published.
+func TestRS256Client(t *testing.T) {
+	c := apptest.Config(t, apptest.SQLite)
+	c.Keys.Algorithms = []string{"ES256", "RS256"}
+	n := apptest.Start(t, c, nil)
+	ctx := t.Context()
+	if _, err := n.App.Accounts.CreateUser(ctx, memberEmail, memberPW, true, false); err != nil {
+		t.Fatal(err)
+	}
+	prov, err := gooidc.NewProvider(ctx, n.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range []string{"RS256", "ES256"} {
+		cl, secret, err := n.App.Clients.Create(ctx, oidc.ClientSpec{Name: "Legacy " + alg, RedirectURIs: []string{redirectURI}, SigningAlg: alg, SkipConsent: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := &oauth2.Config{ClientID: cl.ID, ClientSecret: secret, RedirectURL: redirectURI, Scopes: []string{"openid"}, Endpoint: prov.Endpoint()}
+		verifier := oauth2.GenerateVerifier()
+		tok, err := cfg.Exchange(ctx, startCode(t, newBrowser(t), cfg, verifier), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatalf("%s exchange: %v", alg, err)
+		}
+		raw := tok.Extra("id_token").(string)
+		header, _ := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[0])
+		if !strings.Contains(string(header), `"alg":"`+alg+`"`) {
+			t.Fatalf("%s client got header %s", alg, header)
+		}
+		if _, err := prov.Verifier(&gooidc.Config{ClientID: cl.ID, SupportedSigningAlgs: []string{alg}}).Verify(ctx, raw); err != nil {
+			t.Fatalf("%s ID token does not verify with the published keys: %v", alg, err)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -116,7 +117,7 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /authorize", p.authorize)
 	mux.HandleFunc("POST /authorize", p.authorize)
 	mux.HandleFunc("GET /authorize/callback", p.callback)
-	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, p.withIssuer(r)) })
+	mux.HandleFunc("POST /oauth/token", p.token)
 	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, p.withIssuer(r)) })
 	mux.HandleFunc("POST /oauth/introspect", p.introspect)
 	mux.HandleFunc("GET /userinfo", p.userinfo)
@@ -216,6 +217,22 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.op.ServeHTTP(w, p.withIssuer(r))
+}
+
+// token passes the token request to the library with its client on the
+// context (for the client's signing algorithm).
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxTokenForm)
+	if err := r.ParseForm(); err != nil {
+		writeJSONError(w, http.StatusBadRequest, "invalid_request", "malformed form")
+		return
+	}
+	id := r.PostForm.Get("client_id")
+	if u, _, ok := r.BasicAuth(); ok {
+		id, _ = url.QueryUnescape(u)
+	}
+	ctx := context.WithValue(r.Context(), clientCtxKey{}, id)
+	p.op.ServeHTTP(w, p.withIssuer(r.WithContext(ctx)))
 }
 
 // callback finishes an authorization request, but only for the browser

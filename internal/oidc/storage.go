@@ -26,7 +26,8 @@ import (
 
 // Keys gives the signing key and the published key set (keys.Manager).
 type Keys interface {
-	SigningKey(ctx context.Context) (op.SigningKey, error)
+	// SigningKey returns the current key for alg ("ES256", "RS256").
+	SigningKey(ctx context.Context, alg string) (op.SigningKey, error)
 	KeySet(ctx context.Context) ([]op.Key, error)
 	SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error)
 }
@@ -346,8 +347,19 @@ func (s *storage) isRevoked(ctx context.Context, jti string) (bool, error) {
 	return err == nil, err
 }
 
+// clientCtxKey carries the client of a token request, so that its tokens
+// are signed with the algorithm it was registered for.
+type clientCtxKey struct{}
+
+// SigningKey is ES256 unless the requesting client asked for RS256.
 func (s *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
-	return s.keys.SigningKey(ctx)
+	alg := "ES256"
+	if id, ok := ctx.Value(clientCtxKey{}).(string); ok {
+		if c, err := s.clients.get(ctx, id); err == nil && c.c.SigningAlg == "RS256" {
+			alg = "RS256"
+		}
+	}
+	return s.keys.SigningKey(ctx, alg)
 }
 func (s *storage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
 	return s.keys.SignatureAlgorithms(ctx)

@@ -103,6 +103,8 @@ func Config(t testing.TB, backend Backend) config.Config {
 	dev := true
 	cfg.Dev = &dev
 	cfg.ShutdownTimeout = 5 * time.Second
+	// RSA keys take a while to make; tests that need RS256 ask for it.
+	cfg.Keys.Algorithms = []string{"ES256"}
 	if backend == PostgresRedis {
 		cfg.DatabaseURL = NewPostgresDatabase(t)
 		cfg.DatabaseMaxConns = 10
