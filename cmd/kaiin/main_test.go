@@ -258,11 +258,19 @@ func TestAdminKeysRotate(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("keys list: %d %s", code, errOut)
 		}
-		var rows []map[string]any
+		var rows, es []map[string]any
 		if err := json.Unmarshal([]byte(out), &rows); err != nil {
 			t.Fatal(err)
 		}
-		return rows
+		for _, r := range rows { // by default RS256 keys are kept too
+			if r["alg"] == "ES256" {
+				es = append(es, r)
+			}
+		}
+		if len(es) == len(rows) {
+			t.Fatalf("no RS256 keys by default: %v", rows)
+		}
+		return es
 	}
 	before := listed()
 	if len(before) != 2 || before[0]["alg"] != "ES256" || before[0]["sign_until"] != nil {

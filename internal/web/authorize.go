@@ -93,6 +93,7 @@ func (h *Handler) loginForAuthorization(w http.ResponseWriter, r *http.Request, 
 	p.Lang = langFor(r, lr)
 	p.Form["authRequestID"] = lr.ID
 	p.Form["email"] = lr.LoginHint
+	p.Data = map[string]string{"ClientName": lr.ClientName}
 	h.render(w, r, http.StatusOK, "login", p)
 }
 
