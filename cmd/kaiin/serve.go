@@ -52,6 +52,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	// The protocol library logs through the default logger.
+	slog.SetDefault(log)
 	start := time.Now()
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
