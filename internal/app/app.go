@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kaiin-project/kaiin/internal/account"
+	"github.com/kaiin-project/kaiin/internal/adminapi"
 	"github.com/kaiin-project/kaiin/internal/config"
 	"github.com/kaiin-project/kaiin/internal/keys"
 	"github.com/kaiin-project/kaiin/internal/mail"
@@ -281,12 +283,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 	}
 	a.Clients = &oidc.Clients{Store: d.Store, SecretKey: clientKey, Changed: a.OIDC.ForgetClient}
 	pages.OIDC = a.OIDC
+	admin := &adminapi.Handler{Verifier: a.OIDC, Clients: a.Clients, Store: d.Store, Logger: log, RequestID: server.RequestID}
 
 	a.Server, err = server.New(server.Options{
 		HTTPS: cfg.HTTPS(), TrustedProxies: cfg.TrustedProxies, Logger: log, Registry: reg,
 		Ready:             map[string]func(context.Context) error{"database": d.Store.Ping, "hot_state": d.State.Ping},
-		Mount:             []func(*http.ServeMux){a.OIDC.Mount},
-		CrossOriginBypass: oidc.BypassCrossOrigin,
+		Mount:             []func(*http.ServeMux){a.OIDC.Mount, admin.Mount},
+		CrossOriginBypass: slices.Concat(oidc.BypassCrossOrigin, adminapi.BypassCrossOrigin),
 	}, pages)
 	if err != nil {
 		return nil, err
