@@ -624,3 +624,34 @@ func TestRS256Client(t *testing.T) {
 		}
 	}
 }
+
+// prompt=login and max_age force a new sign-in even with a session; a
+// generous max_age does not.
+func TestPromptLoginAndMaxAge(t *testing.T) {
+	f := setup(t, apptest.SQLite)
+	cfg := f.oauth2()
+	verifier := oauth2.GenerateVerifier()
+	b := newBrowser(t)
+	startCode(t, b, cfg, verifier) // signs in and consents
+	isLogin := func(p page) bool { return strings.Contains(p.url, "/login") && authReqRE.MatchString(p.body) }
+
+	if p := b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("max_age", "3600"))); isLogin(p) {
+		t.Fatal("max_age=3600 asked for a new sign-in")
+	}
+	p := b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "login")))
+	if !isLogin(p) {
+		t.Fatalf("prompt=login did not ask for a sign-in: %s", p.url)
+	}
+	if q := callback(t, b.signIn(p, memberEmail, memberPW)); q.Get("code") == "" {
+		t.Fatalf("after re-authentication: %v", q)
+	}
+	if p := b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("max_age", "0"))); !isLogin(p) {
+		t.Fatal("max_age=0 did not ask for a sign-in")
+	}
+	// login_hint fills in the address; ui_locales chooses the language.
+	p = newBrowser(t).get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("login_hint", memberEmail), oauth2.SetAuthURLParam("ui_locales", "ja")))
+	if !strings.Contains(p.body, `value="`+memberEmail+`"`) || !strings.Contains(p.body, `lang="ja"`) {
+		t.Fatalf("login_hint/ui_locales not honoured:\n%s", p.body)
+	}
+}

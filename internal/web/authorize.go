@@ -31,8 +31,13 @@ func (h *Handler) authRequest(w http.ResponseWriter, r *http.Request, id string)
 	return lr, true
 }
 
-// langFor prefers the relying party's ui_locales, then the usual choice.
+// langFor chooses the language of a sign-in for a relying party: the
+// member's own choice with the language switch wins, then the relying
+// party's ui_locales, then the usual choice (Accept-Language).
 func langFor(r *http.Request, lr *oidc.LoginRequest) i18n.Lang {
+	if _, err := r.Cookie(i18n.CookieName); err == nil {
+		return i18n.FromRequest(r)
+	}
 	if lr != nil && r.URL.Query().Get("ui_locales") == "" {
 		for _, l := range lr.UILocales {
 			if lang, ok := i18n.Parse(l); ok {
