@@ -128,7 +128,10 @@ func (s *Service) SignIn(ctx context.Context, email, pw string, lang i18n.Lang, 
 		}
 		return store.User{}, errcode.New(errcode.LoginUnverified, "")
 	}
-	_ = s.Limiter.Reset(ctx, "signin_account", email)
+	if !s.Limits.SignInAccount.Off() {
+		// Earlier failures no longer count against the member.
+		_ = s.Limiter.Reset(ctx, "signin_account", email)
+	}
 	if rehash {
 		s.upgradeHash(ctx, u, pw)
 	}
