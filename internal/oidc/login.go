@@ -114,8 +114,8 @@ func (p *Provider) RevokeConsent(ctx context.Context, userID, clientID string) e
 
 // Finish marks the request signed in by userID and returns where to send
 // the browser (the callback that issues the code).
-func (p *Provider) Finish(ctx context.Context, id, userID string, authTime time.Time) (string, error) {
-	if err := p.st.complete(ctx, id, userID, authTime, []string{"pwd"}); err != nil {
+func (p *Provider) Finish(ctx context.Context, id, userID string, authTime time.Time, amr []string) (string, error) {
+	if err := p.st.complete(ctx, id, userID, authTime, amr); err != nil {
 		return "", errcode.New(errcode.AuthRequestUnknown, "")
 	}
 	return op.AuthCallbackURL(p.op)(ctx, id), nil

@@ -192,9 +192,12 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		}
 		var claims struct {
 			Nonce, Email string
-			Verified     bool `json:"email_verified"`
+			Verified     bool     `json:"email_verified"`
+			AMR          []string `json:"amr"`
+			AuthTime     int64    `json:"auth_time"`
 		}
-		if err := idt.Claims(&claims); err != nil || claims.Nonce != "n0nce" || idt.Subject != f.member.ID || strings.Contains(idt.Subject, "@") {
+		if err := idt.Claims(&claims); err != nil || claims.Nonce != "n0nce" || idt.Subject != f.member.ID || strings.Contains(idt.Subject, "@") ||
+			strings.Join(claims.AMR, " ") != "pwd" || time.Since(time.Unix(claims.AuthTime, 0)) > time.Minute {
 			t.Fatalf("ID token sub=%q claims=%+v err=%v", idt.Subject, claims, err)
 		}
 		ui, err := f.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))

@@ -24,6 +24,9 @@ type Session struct {
 	CreatedAt time.Time `json:"c"`
 	AuthTime  time.Time `json:"a"`
 	LastSeen  time.Time `json:"l"`
+	// AMR lists how the member authenticated (RFC 8176: "pwd", "otp",
+	// "hwk"…), for the ID tokens of this session.
+	AMR       []string  `json:"amr,omitempty"`
 	UserAgent string    `json:"ua,omitempty"`
 	IP        string    `json:"ip,omitempty"`
 
@@ -70,7 +73,7 @@ func stateKey(token string) string {
 // Start signs userID in on this browser: it ends any session the browser
 // had (so a session id fixed before sign-in is worthless) and sets a new
 // cookie.
-func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, userID, ip string) (*Session, error) {
+func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, userID, ip string, amr []string) (*Session, error) {
 	if old, err := r.Cookie(m.CookieName()); err == nil {
 		_ = m.endToken(ctx, old.Value)
 	}
@@ -80,7 +83,7 @@ func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	}
 	token := base64.RawURLEncoding.EncodeToString(b[:])
 	now := m.now().UTC()
-	s := &Session{UserID: userID, CreatedAt: now, AuthTime: now, LastSeen: now,
+	s := &Session{UserID: userID, CreatedAt: now, AuthTime: now, LastSeen: now, AMR: amr,
 		UserAgent: truncate(r.UserAgent(), 256), IP: ip, key: stateKey(token)}
 	if err := m.save(ctx, s); err != nil {
 		return nil, err

@@ -29,7 +29,7 @@ func newManager(t *testing.T, now *time.Time) *session.Manager {
 // start signs in and returns a request carrying the new cookie.
 func start(t *testing.T, m *session.Manager, user string) *http.Request {
 	rec := httptest.NewRecorder()
-	if _, err := m.Start(t.Context(), rec, httptest.NewRequest("POST", "/login", nil), user, "192.0.2.1"); err != nil {
+	if _, err := m.Start(t.Context(), rec, httptest.NewRequest("POST", "/login", nil), user, "192.0.2.1", []string{"pwd"}); err != nil {
 		t.Fatal(err)
 	}
 	r := httptest.NewRequest("GET", "/account", nil)
@@ -99,7 +99,7 @@ func TestCookieAttributes(t *testing.T) {
 	m := newManager(t, &now)
 	m.Secure = true
 	rec := httptest.NewRecorder()
-	if _, err := m.Start(t.Context(), rec, httptest.NewRequest("POST", "/login", nil), "u1", ""); err != nil {
+	if _, err := m.Start(t.Context(), rec, httptest.NewRequest("POST", "/login", nil), "u1", "", nil); err != nil {
 		t.Fatal(err)
 	}
 	c := rec.Result().Cookies()[0]

@@ -112,7 +112,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "login", p, err)
 		return
 	}
-	s, err := h.Sessions.Start(r.Context(), w, r, u.ID, h.ClientIP(r))
+	s, err := h.Sessions.Start(r.Context(), w, r, u.ID, h.ClientIP(r), []string{"pwd"})
 	if err != nil {
 		h.OnSignIn("error")
 		h.fail(w, r, "login", p, err)
@@ -120,7 +120,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	h.OnSignIn("success")
 	if lr != nil {
-		h.continueAuthorization(w, r, lr, &u, s.AuthTime)
+		h.continueAuthorization(w, r, lr, &u, s.AuthTime, s.AMR)
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
