@@ -26,9 +26,9 @@ type Session struct {
 	LastSeen  time.Time `json:"l"`
 	// AMR lists how the member authenticated (RFC 8176: "pwd", "otp",
 	// "hwk"…), for the ID tokens of this session.
-	AMR       []string  `json:"amr,omitempty"`
-	UserAgent string    `json:"ua,omitempty"`
-	IP        string    `json:"ip,omitempty"`
+	AMR       []string `json:"amr,omitempty"`
+	UserAgent string   `json:"ua,omitempty"`
+	IP        string   `json:"ip,omitempty"`
 
 	key string // hot-state key; never the token
 }
