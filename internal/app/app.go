@@ -282,6 +282,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 		return nil, err
 	}
 	a.Clients = &oidc.Clients{Store: d.Store, SecretKey: clientKey, Changed: a.OIDC.ForgetClient}
+	a.Sessions.OnEnd = a.OIDC.SessionEnded
 	pages.OIDC = a.OIDC
 	admin := &adminapi.Handler{Verifier: a.OIDC, Clients: a.Clients, Store: d.Store, Logger: log, RequestID: server.RequestID}
 

@@ -441,3 +441,53 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+var deviceRE = regexp.MustCompile(`data-id="([^"]+)"`)
+
+// A member sees each signed-in browser and can sign one out, or all others.
+func TestSignedInDevices(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be apptest.Backend) {
+		n := apptest.Start(t, apptest.Config(t, be), nil)
+		if _, err := n.App.Accounts.CreateUser(t.Context(), "d@example.com", pw1, true, false); err != nil {
+			t.Fatal(err)
+		}
+		signIn := func(ua string) *browser {
+			b := newBrowser(t, n.URL)
+			req, _ := http.NewRequest("POST", n.URL+"/login", strings.NewReader(url.Values{"email": {"d@example.com"}, "password": {pw1}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("User-Agent", ua)
+			expectRedirect(t, b.do(req), "/account")
+			return b
+		}
+		phone := signIn("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1")
+		pc := signIn("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36")
+		tablet := signIn("Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0")
+
+		page := pc.get("/account")
+		expect(t, page, 200, "Chrome 120", "Windows", "iOS", "Firefox", "127.0.0.1", "this device")
+		if strings.Count(page.body, "this device") != 1 {
+			t.Fatal("more than one device marked as this one")
+		}
+		// Sign the phone out from the PC.
+		var phoneID string
+		for _, m := range deviceRE.FindAllStringSubmatch(page.body, -1) {
+			if i := strings.Index(page.body, m[0]); strings.Contains(page.body[i:i+300], "iOS") {
+				phoneID = m[1]
+			}
+		}
+		if phoneID == "" {
+			t.Fatalf("phone not listed:\n%s", page.body)
+		}
+		expectRedirect(t, pc.post("/account/sessions/end", url.Values{"id": {phoneID}}), "/account")
+		expectRedirect(t, phone.get("/account"), "/login?next=/account")
+		expect(t, tablet.get("/account"), 200)
+		// Another member's device cannot be named.
+		expectRedirect(t, tablet.post("/account/sessions/end", url.Values{"id": {"not-mine"}}), "/account")
+		// All others: only the PC stays.
+		expectRedirect(t, pc.post("/account/sessions/end-others", nil), "/account")
+		expectRedirect(t, tablet.get("/account"), "/login?next=/account")
+		if got := pc.get("/account"); strings.Count(got.body, `class="device"`) != 1 {
+			t.Fatalf("after ending the others:\n%s", got.body)
+		}
+	})
+}

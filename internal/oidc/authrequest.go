@@ -32,6 +32,9 @@ type authRequest struct {
 	AuthTime time.Time `json:"auth_time,omitzero"`
 	AMR      []string  `json:"amr,omitempty"`
 	IsDone   bool      `json:"done,omitempty"`
+	// SessionID is the browser session that signed in: signing that
+	// device out revokes the refresh tokens issued through it.
+	SessionID string `json:"sid,omitempty"`
 }
 
 func (a *authRequest) GetID() string          { return a.ID }

@@ -112,13 +112,22 @@ func (p *Provider) RevokeConsent(ctx context.Context, userID, clientID string) e
 	return p.st.RevokeUserClient(ctx, userID, clientID)
 }
 
-// Finish marks the request signed in by userID and returns where to send
-// the browser (the callback that issues the code).
-func (p *Provider) Finish(ctx context.Context, id, userID string, authTime time.Time, amr []string) (string, error) {
-	if err := p.st.complete(ctx, id, userID, authTime, amr); err != nil {
+// Finish marks the request signed in by userID in the browser session
+// sessionID and returns where to send the browser (the callback that
+// issues the code).
+func (p *Provider) Finish(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) (string, error) {
+	if err := p.st.complete(ctx, id, userID, sessionID, authTime, amr); err != nil {
 		return "", errcode.New(errcode.AuthRequestUnknown, "")
 	}
 	return op.AuthCallbackURL(p.op)(ctx, id), nil
+}
+
+// SessionEnded revokes the refresh tokens issued through a browser session
+// that was signed out (session.Manager.OnEnd).
+func (p *Provider) SessionEnded(ctx context.Context, sessionID string) {
+	if err := p.st.RevokeSession(ctx, sessionID); err != nil {
+		p.log.WarnContext(ctx, "revoke the tokens of a signed-out session", "err", err)
+	}
 }
 
 // Reject ends the request with an error sent back to the relying party:

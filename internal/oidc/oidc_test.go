@@ -658,3 +658,49 @@ func TestPromptLoginAndMaxAge(t *testing.T) {
 		t.Fatalf("login_hint/ui_locales not honoured:\n%s", p.body)
 	}
 }
+
+// Signing a device out revokes the refresh tokens issued through its
+// session; other sessions' tokens live on.
+func TestSignOutRevokesSessionRefreshTokens(t *testing.T) {
+	f := setup(t, apptest.SQLite)
+	ctx := t.Context()
+	cfg := f.oauth2("offline_access")
+	grant := func(b *browser) *oauth2.Token {
+		verifier := oauth2.GenerateVerifier()
+		tok, err := cfg.Exchange(ctx, startCode(t, b, cfg, verifier), oauth2.VerifierOption(verifier))
+		if err != nil || tok.RefreshToken == "" {
+			t.Fatalf("grant: %v", err)
+		}
+		return tok
+	}
+	refresh := func(rt string) error {
+		_, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
+		return err
+	}
+	laptop, phone := newBrowser(t), newBrowser(t)
+	lt, pt := grant(laptop), grant(phone)
+
+	// The laptop signs out: its tokens die, the phone's live.
+	if p := laptop.post(f.node.URL+"/logout", nil); p.status != 200 {
+		t.Fatalf("logout: %d", p.status)
+	}
+	if err := refresh(lt.RefreshToken); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("refresh after sign-out: %v", err)
+	}
+	pt2, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: pt.RefreshToken}).Token()
+	if err != nil {
+		t.Fatalf("the phone's token died too: %v", err)
+	}
+	// Signing the phone out from another browser ends its tokens as well.
+	other := newBrowser(t)
+	p := other.post(f.node.URL+"/login", url.Values{"email": {memberEmail}, "password": {memberPW}})
+	if !strings.Contains(p.url, "/account") {
+		t.Fatalf("sign-in: %s", p.url)
+	}
+	if p := other.post(f.node.URL+"/account/sessions/end-others", nil); p.status != 200 {
+		t.Fatalf("end others: %d", p.status)
+	}
+	if err := refresh(pt2.RefreshToken); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("refresh after the phone was signed out remotely: %v", err)
+	}
+}

@@ -77,6 +77,7 @@ func rtKey(token string) string      { return "oidc:rt:" + hashToken(token) }
 func familyKey(id string) string     { return "oidc:rtf:" + id }
 func revokedKey(jti string) string   { return "oidc:revoked:" + jti }
 func userFamilies(uid string) string { return "oidc:ufam:" + uid }
+func sessionFamilies(sid string) string { return "oidc:sfam:" + sid }
 
 func hashToken(t string) string {
 	h := sha256.Sum256([]byte(t))
@@ -192,12 +193,12 @@ func (s *storage) DeleteAuthRequest(ctx context.Context, id string) error {
 }
 
 // complete records that userID signed in and consented for the request.
-func (s *storage) complete(ctx context.Context, id, userID string, authTime time.Time, amr []string) error {
+func (s *storage) complete(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string) error {
 	ar, err := s.authRequest(ctx, id)
 	if err != nil {
 		return err
 	}
-	ar.UserID, ar.AuthTime, ar.AMR, ar.IsDone = userID, authTime.UTC(), amr, true
+	ar.UserID, ar.AuthTime, ar.AMR, ar.IsDone, ar.SessionID = userID, authTime.UTC(), amr, true, sessionID
 	return s.putJSON(ctx, arKey(id), ar, s.life.AuthRequest)
 }
 
@@ -251,6 +252,11 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, r op.TokenRe
 	case *authRequest:
 		rt = refreshToken{Family: randomID("rtf_"), UserID: req.UserID, ClientID: req.ClientID,
 			Scopes: req.Scopes, AuthTime: req.AuthTime, AMR: req.AMR}
+		if req.SessionID != "" {
+			if err := s.state.SAdd(ctx, sessionFamilies(req.SessionID), rt.Family, s.life.RefreshToken); err != nil {
+				return "", "", time.Time{}, err
+			}
+		}
 	default:
 		return "", "", time.Time{}, zoidc.ErrInvalidRequest().WithDescription("refresh tokens are not issued for this grant")
 	}
@@ -336,6 +342,19 @@ func (s *storage) RevokeUserClient(ctx context.Context, userID, clientID string)
 		}
 	}
 	return nil
+}
+
+// RevokeSession revokes the refresh tokens issued through a browser
+// session that was signed out.
+func (s *storage) RevokeSession(ctx context.Context, sessionID string) error {
+	fams, err := s.state.SMembers(ctx, sessionFamilies(sessionID))
+	if err != nil {
+		return err
+	}
+	for _, f := range fams {
+		s.revokeFamily(ctx, f)
+	}
+	return s.state.Delete(ctx, sessionFamilies(sessionID))
 }
 
 // isRevoked reports whether an access token was revoked.

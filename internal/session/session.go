@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kaiin-project/kaiin/internal/state"
@@ -42,7 +44,15 @@ type Manager struct {
 	// set it whenever the public URL is https.
 	Secure bool
 	Now    func() time.Time // nil means time.Now
+	// OnEnd, if set, is told of every session that ends by sign-out (one
+	// device, all others, or all): the OpenID provider revokes the refresh
+	// tokens issued in it. Not called for sessions that simply expire.
+	OnEnd func(ctx context.Context, id string)
 }
+
+// ID is the session's handle: the hash under which the hot state keeps it.
+// It names a device on the account page; it cannot open the session.
+func (s *Session) ID() string { return strings.TrimPrefix(s.key, "sess:") }
 
 // touchEvery bounds how often a read writes LastSeen back (one write per
 // minute per session, not one per request).
@@ -75,7 +85,7 @@ func stateKey(token string) string {
 // cookie.
 func (m *Manager) Start(ctx context.Context, w http.ResponseWriter, r *http.Request, userID, ip string, amr []string) (*Session, error) {
 	if old, err := r.Cookie(m.CookieName()); err == nil {
-		_ = m.endToken(ctx, old.Value)
+		_ = m.endToken(ctx, old.Value, false)
 	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -137,7 +147,7 @@ func (m *Manager) End(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return nil
 	}
-	return m.endToken(ctx, c.Value)
+	return m.endToken(ctx, c.Value, true)
 }
 
 // EndAll ends every session of userID except keep (may be nil): after a
@@ -153,16 +163,77 @@ func (m *Manager) EndAll(ctx context.Context, userID string, keep *Session) erro
 			drop = append(drop, k)
 		}
 	}
-	if len(drop) == 0 {
-		return nil
-	}
-	if err := m.State.Delete(ctx, drop...); err != nil {
-		return fmt.Errorf("end sessions: %w", err)
-	}
-	return m.State.SRem(ctx, userKey(userID), drop...)
+	return m.endKeys(ctx, userID, drop)
 }
 
-func (m *Manager) endToken(ctx context.Context, token string) error {
+// EndOne ends the session id of userID (signing one device out from
+// another). An unknown id is not an error.
+func (m *Manager) EndOne(ctx context.Context, userID, id string) error {
+	key := "sess:" + id
+	keys, err := m.State.SMembers(ctx, userKey(userID))
+	if err != nil {
+		return fmt.Errorf("list sessions: %w", err)
+	}
+	for _, k := range keys {
+		if k == key { // only the member's own sessions
+			return m.endKeys(ctx, userID, []string{key})
+		}
+	}
+	return nil
+}
+
+func (m *Manager) endKeys(ctx context.Context, userID string, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := m.State.Delete(ctx, keys...); err != nil {
+		return fmt.Errorf("end sessions: %w", err)
+	}
+	if m.OnEnd != nil {
+		for _, k := range keys {
+			m.OnEnd(ctx, strings.TrimPrefix(k, "sess:"))
+		}
+	}
+	return m.State.SRem(ctx, userKey(userID), keys...)
+}
+
+// List returns the member's live sessions, most recently seen first, and
+// forgets the index entries of sessions that have expired.
+func (m *Manager) List(ctx context.Context, userID string) ([]*Session, error) {
+	keys, err := m.State.SMembers(ctx, userKey(userID))
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	var out []*Session
+	var gone []string
+	now := m.now()
+	for _, k := range keys {
+		b, err := m.State.Get(ctx, k)
+		if errors.Is(err, state.ErrNotFound) {
+			gone = append(gone, k)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read session: %w", err)
+		}
+		var s Session
+		if json.Unmarshal(b, &s) != nil || !now.Before(s.CreatedAt.Add(m.Absolute)) {
+			gone = append(gone, k)
+			continue
+		}
+		s.key = k
+		out = append(out, &s)
+	}
+	if len(gone) > 0 {
+		_ = m.State.SRem(ctx, userKey(userID), gone...)
+	}
+	slices.SortFunc(out, func(a, b *Session) int { return b.LastSeen.Compare(a.LastSeen) })
+	return out, nil
+}
+
+// endToken deletes the session of token; notify tells OnEnd (not when a
+// new sign-in merely replaces the browser's session).
+func (m *Manager) endToken(ctx context.Context, token string, notify bool) error {
 	if token == "" || len(token) > 128 {
 		return nil
 	}
@@ -177,6 +248,9 @@ func (m *Manager) endToken(ctx context.Context, token string) error {
 	var s Session
 	if json.Unmarshal(b, &s) == nil && s.UserID != "" {
 		_ = m.State.SRem(ctx, userKey(s.UserID), key)
+	}
+	if notify && m.OnEnd != nil {
+		m.OnEnd(ctx, strings.TrimPrefix(key, "sess:"))
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/kaiin-project/kaiin/internal/errcode"
 	"github.com/kaiin-project/kaiin/internal/i18n"
 	"github.com/kaiin-project/kaiin/internal/oidc"
+	"github.com/kaiin-project/kaiin/internal/session"
 	"github.com/kaiin-project/kaiin/internal/store"
 )
 
@@ -50,7 +51,7 @@ func langFor(r *http.Request, lr *oidc.LoginRequest) i18n.Lang {
 
 // continueAuthorization goes on once the member is signed in: to consent
 // if needed, else back to the relying party.
-func (h *Handler) continueAuthorization(w http.ResponseWriter, r *http.Request, lr *oidc.LoginRequest, u *store.User, authTime time.Time, amr []string) {
+func (h *Handler) continueAuthorization(w http.ResponseWriter, r *http.Request, lr *oidc.LoginRequest, u *store.User, s *session.Session) {
 	need, err := h.OIDC.NeedsConsent(r.Context(), lr, u.ID)
 	if err != nil {
 		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
@@ -64,11 +65,11 @@ func (h *Handler) continueAuthorization(w http.ResponseWriter, r *http.Request, 
 		http.Redirect(w, r, "/consent?authRequestID="+url.QueryEscape(lr.ID), http.StatusSeeOther)
 		return
 	}
-	h.finishAuthorization(w, r, lr, u, authTime, amr)
+	h.finishAuthorization(w, r, lr, u, s)
 }
 
-func (h *Handler) finishAuthorization(w http.ResponseWriter, r *http.Request, lr *oidc.LoginRequest, u *store.User, authTime time.Time, amr []string) {
-	next, err := h.OIDC.Finish(r.Context(), lr.ID, u.ID, authTime, amr)
+func (h *Handler) finishAuthorization(w http.ResponseWriter, r *http.Request, lr *oidc.LoginRequest, u *store.User, s *session.Session) {
+	next, err := h.OIDC.Finish(r.Context(), lr.ID, u.ID, s.ID(), s.AuthTime, s.AMR)
 	if err != nil {
 		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
 		return
@@ -91,7 +92,7 @@ func (h *Handler) loginForAuthorization(w http.ResponseWriter, r *http.Request, 
 		return
 	}
 	if fresh {
-		h.continueAuthorization(w, r, lr, u, s.AuthTime, s.AMR)
+		h.continueAuthorization(w, r, lr, u, s)
 		return
 	}
 	p := h.newPage(r, "login.title")
@@ -155,7 +156,7 @@ func (h *Handler) consent(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
 		return
 	}
-	h.finishAuthorization(w, r, lr, u, s.AuthTime, s.AMR)
+	h.finishAuthorization(w, r, lr, u, s)
 }
 
 // revokeConsent withdraws a consent from the account page.

@@ -120,7 +120,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	h.OnSignIn("success")
 	if lr != nil {
-		h.continueAuthorization(w, r, lr, &u, s.AuthTime, s.AMR)
+		h.continueAuthorization(w, r, lr, &u, s)
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
@@ -264,12 +264,19 @@ func (h *Handler) reset(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
-	_, u, ok := h.requireUser(w, r)
+	s, u, ok := h.requireUser(w, r)
 	if !ok {
 		return
 	}
 	p := h.newPage(r, "account.title")
 	p.User = u
+	devs, err := h.devices(r, u.ID, s)
+	if err != nil {
+		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
+		return
+	}
+	data := map[string]any{"Devices": devs}
+	p.Data = data
 	if h.OIDC != nil {
 		consents, err := h.Store.ListConsents(r.Context(), u.ID)
 		if err != nil {
@@ -285,7 +292,7 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
 			}
 			rows = append(rows, row{ClientID: c.ClientID, Name: name})
 		}
-		p.Data = map[string]any{"Consents": rows, "ShowConsents": true}
+		data["Consents"], data["ShowConsents"] = rows, true
 	}
 	h.render(w, r, http.StatusOK, "account", p)
 }

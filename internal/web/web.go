@@ -111,6 +111,8 @@ func (h *Handler) Mount(mux *http.ServeMux) error {
 	mux.HandleFunc("GET /account/email/confirm", h.emailConfirmPage)
 	mux.HandleFunc("POST /account/email/confirm", h.emailConfirm)
 	mux.HandleFunc("POST /lang", h.setLang)
+	mux.HandleFunc("POST /account/sessions/end", h.endDevice)
+	mux.HandleFunc("POST /account/sessions/end-others", h.endOtherDevices)
 	if h.OIDC != nil {
 		mux.HandleFunc("GET /consent", h.consentPage)
 		mux.HandleFunc("POST /consent", h.consent)

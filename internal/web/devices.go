@@ -1,0 +1,69 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/mileusna/useragent"
+
+	"github.com/kaiin-project/kaiin/internal/session"
+)
+
+// device is one signed-in browser as the account page shows it.
+type device struct {
+	ID, Browser, OS, IP, SignedIn, LastSeen string
+	Current                                 bool
+}
+
+func describe(s *session.Session, current *session.Session) device {
+	ua := useragent.Parse(s.UserAgent)
+	d := device{ID: s.ID(), Browser: ua.Name, OS: ua.OS, IP: s.IP,
+		SignedIn: s.AuthTime.Local().Format(time.DateTime), LastSeen: s.LastSeen.Local().Format(time.DateTime),
+		Current: current != nil && s.ID() == current.ID()}
+	if ua.Version != "" {
+		d.Browser += " " + ua.Version
+	}
+	if d.Browser == "" {
+		d.Browser = "?"
+	}
+	return d
+}
+
+// devices lists the member's signed-in browsers for the account page.
+func (h *Handler) devices(r *http.Request, userID string, current *session.Session) ([]device, error) {
+	list, err := h.Sessions.List(r.Context(), userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]device, 0, len(list))
+	for _, s := range list {
+		out = append(out, describe(s, current))
+	}
+	return out, nil
+}
+
+// endDevice signs one of the member's other devices out.
+func (h *Handler) endDevice(w http.ResponseWriter, r *http.Request) {
+	_, u, ok := h.requireUser(w, r)
+	if !ok || !h.parseForm(w, r) {
+		return
+	}
+	if err := h.Sessions.EndOne(r.Context(), u.ID, r.PostForm.Get("id")); err != nil {
+		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
+		return
+	}
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// endOtherDevices signs every device but this one out.
+func (h *Handler) endOtherDevices(w http.ResponseWriter, r *http.Request) {
+	s, u, ok := h.requireUser(w, r)
+	if !ok || !h.parseForm(w, r) {
+		return
+	}
+	if err := h.Sessions.EndAll(r.Context(), u.ID, s); err != nil {
+		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
+		return
+	}
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
