@@ -71,12 +71,12 @@ var (
 )
 
 // Hot-state keys.
-func arKey(id string) string         { return "oidc:ar:" + id }
-func codeKey(code string) string     { return "oidc:code:" + hashToken(code) }
-func rtKey(token string) string      { return "oidc:rt:" + hashToken(token) }
-func familyKey(id string) string     { return "oidc:rtf:" + id }
-func revokedKey(jti string) string   { return "oidc:revoked:" + jti }
-func userFamilies(uid string) string { return "oidc:ufam:" + uid }
+func arKey(id string) string            { return "oidc:ar:" + id }
+func codeKey(code string) string        { return "oidc:code:" + hashToken(code) }
+func rtKey(token string) string         { return "oidc:rt:" + hashToken(token) }
+func familyKey(id string) string        { return "oidc:rtf:" + id }
+func revokedKey(jti string) string      { return "oidc:revoked:" + jti }
+func userFamilies(uid string) string    { return "oidc:ufam:" + uid }
 func sessionFamilies(sid string) string { return "oidc:sfam:" + sid }
 
 func hashToken(t string) string {
