@@ -3,6 +3,8 @@ package account
 import (
 	"context"
 	"errors"
+	"slices"
+	"time"
 
 	"github.com/kaiin-project/kaiin/internal/errcode"
 	"github.com/kaiin-project/kaiin/internal/i18n"
@@ -377,4 +379,31 @@ func (s *Service) CreateUser(ctx context.Context, email, pw string, verified, ad
 		return store.User{}, errcode.Wrap(errcode.Internal, err)
 	}
 	return u, nil
+}
+
+// knownDeviceTTL is how long a browser stays known after its last sign-in.
+const knownDeviceTTL = 400 * 24 * time.Hour
+
+// SeenDevice records that u signed in on the browser identified by
+// deviceID (a random value in a long-lived cookie) and, the first time,
+// mails u about the new sign-in with a link to review the devices.
+func (s *Service) SeenDevice(ctx context.Context, u store.User, deviceID, description, ip string, lang i18n.Lang) error {
+	key := "kdev:" + u.ID
+	known, err := s.State.SMembers(ctx, key)
+	if err != nil {
+		return err
+	}
+	h := tokenKey("device", deviceID)
+	if err := s.State.SAdd(ctx, key, h, knownDeviceTTL); err != nil {
+		return err
+	}
+	if slices.Contains(known, h) {
+		return nil
+	}
+	if len(known) == 0 {
+		// The first device after registration is not news.
+		return nil
+	}
+	s.send(langOf(u, lang), u.Email, "new_device", description, ip, s.now().Format("2006-01-02 15:04 MST"), s.PublicURL+"/account")
+	return nil
 }

@@ -145,9 +145,8 @@ func TestMemberLifecycle(t *testing.T) {
 		// Reset a forgotten password; a second browser signed in is signed out.
 		other := newBrowser(t, n.URL)
 		expectRedirect(t, other.post("/login", url.Values{"email": {email}, "password": {pw1}}), "/account")
-		before := n.CountMail(email)
 		expect(t, b.post("/password/forgot", url.Values{"email": {email}}), 200, "If an account exists")
-		reset := apptest.Link(t, n.WaitMail(t, email, before), n.URL+"/password/reset?token=")
+		reset := n.WaitLink(t, email, n.URL+"/password/reset?token=")
 		page := b.get(reset)
 		expect(t, page, 200, `autocomplete="new-password"`)
 		tok := tokenRE.FindStringSubmatch(page.body)[1]
@@ -167,10 +166,10 @@ func TestMemberLifecycle(t *testing.T) {
 		// Change the email address, confirmed from the new mailbox.
 		newEmail := "hanako.new@example.com"
 		expect(t, b.post("/account/email", url.Values{"email": {newEmail}, "current_password": {pw1}}), 200, "Open the link")
-		change := apptest.Link(t, n.WaitMail(t, newEmail, 0), n.URL+"/account/email/confirm?token=")
+		change := n.WaitLink(t, newEmail, n.URL+"/account/email/confirm?token=")
 		expect(t, b.confirm(change), 200, "Your email address has been changed")
 		expect(t, b.get("/account"), 200, newEmail)
-		n.WaitMail(t, email, n.CountMail(email)-1) // the old address is told
+		n.WaitSubject(t, email, "Your email address was changed") // the old address is told
 		expect(t, b.post("/login", url.Values{"email": {email}, "password": {pw1}}), 401, "KAI-LOGIN-001")
 		expectRedirect(t, b.post("/login", url.Values{"email": {newEmail}, "password": {pw1}}), "/account")
 	})
@@ -490,4 +489,38 @@ func TestSignedInDevices(t *testing.T) {
 			t.Fatalf("after ending the others:\n%s", got.body)
 		}
 	})
+}
+
+// A sign-in from a browser never seen before is mailed to the member; the
+// first one, and later ones from a known browser, are not.
+func TestNewDeviceNotice(t *testing.T) {
+	n := apptest.Start(t, apptest.Config(t, apptest.SQLite), nil)
+	email := "newdev@example.com"
+	if _, err := n.App.Accounts.CreateUser(t.Context(), email, pw1, true, false); err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(b *browser) {
+		expectRedirect(t, b.post("/login", url.Values{"email": {email}, "password": {pw1}}), "/account")
+	}
+	first := newBrowser(t, n.URL)
+	signIn(first)
+	signIn(first)
+	expectRedirect(t, first.post("/logout", nil), "/login?n=signed_out")
+	signIn(first)
+	time.Sleep(200 * time.Millisecond) // mail is queued asynchronously
+	if c := n.CountMail(email); c != 0 {
+		t.Fatalf("%d mails for the first, known browser", c)
+	}
+	second := newBrowser(t, n.URL)
+	second.lang = "ja"
+	signIn(second)
+	m := n.WaitMail(t, email, 0)
+	if m.Subject != "新しい端末からのログイン" || !strings.Contains(m.Text, n.URL+"/account") || !strings.Contains(m.Text, "127.0.0.1") {
+		t.Fatalf("notice %q:\n%s", m.Subject, m.Text)
+	}
+	signIn(second)
+	time.Sleep(200 * time.Millisecond)
+	if c := n.CountMail(email); c != 1 {
+		t.Fatalf("%d mails; the second browser is known now", c)
+	}
 }

@@ -1,12 +1,16 @@
 package web
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"net/http"
 	"time"
 
 	"github.com/mileusna/useragent"
 
+	"github.com/kaiin-project/kaiin/internal/i18n"
 	"github.com/kaiin-project/kaiin/internal/session"
+	"github.com/kaiin-project/kaiin/internal/store"
 )
 
 // device is one signed-in browser as the account page shows it.
@@ -66,4 +70,26 @@ func (h *Handler) endOtherDevices(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// deviceCookie names a browser across sessions, so that a sign-in from a
+// browser never seen before can be told to the member.
+const deviceCookie = "kaiin_device"
+
+// noticeDevice tells the member of a sign-in from a new browser.
+func (h *Handler) noticeDevice(w http.ResponseWriter, r *http.Request, u *store.User, s *session.Session, lang i18n.Lang) {
+	id := ""
+	if c, err := r.Cookie(deviceCookie); err == nil && len(c.Value) == 43 {
+		id = c.Value
+	} else {
+		var b [32]byte
+		_, _ = rand.Read(b[:])
+		id = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	http.SetCookie(w, &http.Cookie{Name: deviceCookie, Value: id, Path: "/", MaxAge: 400 * 24 * 3600,
+		HttpOnly: true, Secure: h.Sessions.Secure, SameSite: http.SameSiteLaxMode})
+	d := describe(s, nil)
+	if err := h.Accounts.SeenDevice(r.Context(), *u, id, d.Browser+" · "+d.OS, s.IP, lang); err != nil {
+		h.Logger.WarnContext(r.Context(), "record the sign-in device", "err", err)
+	}
 }

@@ -119,6 +119,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.OnSignIn("success")
+	h.noticeDevice(w, r, &u, s, p.Lang)
 	if lr != nil {
 		h.continueAuthorization(w, r, lr, &u, s)
 		return

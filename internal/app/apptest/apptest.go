@@ -200,3 +200,42 @@ func Link(t testing.TB, m mail.Stored, prefix string) string {
 	t.Fatalf("no link starting with %s in mail %q", prefix, m.Subject)
 	return ""
 }
+
+// WaitLink waits (up to 10 s) for a mail to to holding a link that starts
+// with prefix, and returns the link from the newest such mail. Unlike
+// WaitMail it does not depend on the order other mail arrives in.
+func (n *Node) WaitLink(t testing.TB, to, prefix string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range n.App.Outbox.List() { // newest first
+			if m.To != to {
+				continue
+			}
+			for _, l := range linkRE.FindAllString(m.Text, -1) {
+				if strings.HasPrefix(l, prefix) {
+					return l
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no mail to %s with a link to %s within 10s", to, prefix)
+	return ""
+}
+
+// WaitSubject waits (up to 10 s) for a mail to to with this subject.
+func (n *Node) WaitSubject(t testing.TB, to, subject string) mail.Stored {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range n.App.Outbox.List() {
+			if m.To == to && m.Subject == subject {
+				return m
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no mail to %s with subject %q within 10s", to, subject)
+	return mail.Stored{}
+}
