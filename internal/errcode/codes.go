@@ -98,3 +98,76 @@ var (
 		"Too many codes entered. Please wait a while and try again.",
 		"コードの入力回数が多すぎます。しばらく待ってから再度お試しください。")
 )
+
+// Member profile (internal/member). The texts name the problem; pages put
+// them under the field's label (i18n key "field."+Error.Field).
+var (
+	ProfileTooLong = def("KAI-PROFILE-001", 400,
+		"This is too long: please enter at most %d characters.",
+		"長すぎます。%d文字以内で入力してください。")
+	ProfileBadCharacters = def("KAI-PROFILE-002", 400,
+		"This contains characters that cannot be used, such as control characters or line breaks.",
+		"制御文字や改行など、使用できない文字が含まれています。")
+	ProfileKanaInvalid = def("KAI-PROFILE-003", 400,
+		"Please enter the reading in kana (hiragana or katakana) only.",
+		"フリガナはひらがなまたはカタカナのみで入力してください。")
+	ProfilePhoneInvalid = def("KAI-PROFILE-004", 400,
+		"Please enter a valid phone number, such as 090-1234-5678 or +81 90-1234-5678.",
+		"有効な電話番号を入力してください（例: 090-1234-5678、+81 90-1234-5678）。")
+	ProfilePostalCodeJP = def("KAI-PROFILE-005", 400,
+		"The postal code must be 7 digits, such as 100-0001.",
+		"郵便番号は7桁の数字で入力してください（例: 100-0001）。")
+	ProfilePostalCodeInvalid = def("KAI-PROFILE-006", 400,
+		"Please enter a valid postal code (letters, digits, spaces and hyphens).",
+		"有効な郵便番号を入力してください（英数字、空白、ハイフンのみ）。")
+	ProfilePrefectureInvalid = def("KAI-PROFILE-007", 400,
+		"Please choose one of the 47 prefectures of Japan.",
+		"都道府県は47都道府県のいずれかを選んでください。")
+	ProfileCountryInvalid = def("KAI-PROFILE-008", 400,
+		"Please choose a valid country (a two-letter code such as JP).",
+		"国を正しく選んでください（JPなどの2文字のコード）。")
+	ProfileBirthdateInvalid = def("KAI-PROFILE-009", 400,
+		"Please enter the date of birth as a real date, such as 1990-04-01.",
+		"生年月日は実在する日付で入力してください（例: 1990-04-01）。")
+	ProfileBirthdateRange = def("KAI-PROFILE-010", 400,
+		"The date of birth must be between 1900 and today.",
+		"生年月日は1900年から今日までの日付を入力してください。")
+	ProfileLocaleInvalid = def("KAI-PROFILE-011", 400,
+		"Please choose a valid language, such as ja-JP or en-US.",
+		"言語を正しく選んでください（例: ja-JP、en-US）。")
+	ProfileZoneinfoInvalid = def("KAI-PROFILE-012", 400,
+		"Please choose a valid time zone, such as Asia/Tokyo.",
+		"タイムゾーンを正しく選んでください（例: Asia/Tokyo）。")
+	ProfileRequired = def("KAI-PROFILE-013", 400,
+		"This field is required.",
+		"この項目は必須です。")
+)
+
+// Two-step verification (internal/mfa): authenticator apps and recovery
+// codes.
+var (
+	MFACodeMalformed = def("KAI-MFA-001", 400,
+		"Please enter the 6-digit code shown in your authenticator app.",
+		"認証アプリに表示されている6桁のコードを入力してください。")
+	MFACodeWrong = def("KAI-MFA-002", 401,
+		"The code is incorrect or has already been used. Please wait for the next code and enter it.",
+		"コードが正しくないか、すでに使用されています。次のコードが表示されるのを待って入力してください。")
+	MFARateLimited = def("KAI-MFA-003", 429,
+		"Too many codes entered. Please wait a few minutes and try again.",
+		"コードの入力回数が多すぎます。数分待ってから再度お試しください。")
+	MFARecoveryMalformed = def("KAI-MFA-004", 400,
+		"Please enter a recovery code in the form xxxxx-xxxxx.",
+		"リカバリーコードは xxxxx-xxxxx の形式で入力してください。")
+	MFARecoveryWrong = def("KAI-MFA-005", 401,
+		"This recovery code is incorrect or has already been used.",
+		"このリカバリーコードは正しくないか、すでに使用されています。")
+	MFAFactorUnknown = def("KAI-MFA-006", 404,
+		"This sign-in method does not exist or has been removed. Please open the page again.",
+		"この認証方法は存在しないか、削除されています。ページを開き直してください。")
+	MFAEnrollExpired = def("KAI-MFA-007", 400,
+		"This set-up has expired. Please start again.",
+		"設定の有効期限が切れました。最初からやり直してください。")
+	MFANotEnrolled = def("KAI-MFA-008", 400,
+		"No authenticator app is set up for this account.",
+		"このアカウントには認証アプリが設定されていません。")
+)

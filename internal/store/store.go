@@ -56,6 +56,7 @@ type Store interface {
 	ClientStore
 	SigningKeyStore
 	ConsentStore
+	FactorStore
 
 	// GetOrCreateSecret returns the secret stored under name, creating it
 	// with generate when it does not exist yet. Concurrent callers on any
@@ -176,4 +177,54 @@ type ConsentStore interface {
 	ListConsents(ctx context.Context, userID string) ([]Consent, error)
 	// DeleteConsent removes a consent, or returns ErrNotFound.
 	DeleteConsent(ctx context.Context, userID, clientID string) error
+}
+
+// Factor is a member's second factor for signing in: an authenticator app
+// (TOTP), a set of recovery codes, and later a passkey. What a kind keeps
+// is the mfa package's business; the store holds it as opaque bytes.
+type Factor struct {
+	// ID is random, opaque and unique.
+	ID string
+	// UserID is the member the factor belongs to; the factor is deleted
+	// with the member.
+	UserID string
+	// Kind is "totp" or "recovery" (later "webauthn").
+	Kind string
+	// Name is the member's label for it ("Phone"), shown on the account
+	// page.
+	Name string
+	// Secret is the factor's secret, sealed (encrypted under the
+	// key-encryption key) before it reaches the store; nil for a kind
+	// without one (recovery codes keep only hashes, in Data).
+	Secret []byte
+	// Data is kind-specific JSON (for recovery codes: their hashes and
+	// which are used); opaque to the store.
+	Data []byte
+	// CreatedAt is when enrolment began.
+	CreatedAt time.Time
+	// LastUsedAt is when the factor last let the member in (zero: never).
+	LastUsedAt time.Time
+	// Confirmed marks a factor the member has proved to hold (a first
+	// TOTP code). Only confirmed factors count for signing in.
+	Confirmed bool
+}
+
+// FactorStore keeps second factors.
+type FactorStore interface {
+	// CreateFactor inserts f. It returns ErrAlreadyExists for a taken ID
+	// and ErrNotFound when f.UserID is not a user.
+	CreateFactor(ctx context.Context, f Factor) error
+	// GetFactor returns the factor with this ID, or ErrNotFound.
+	GetFactor(ctx context.Context, id string) (Factor, error)
+	// ListFactors returns a member's factors, oldest first (by CreatedAt,
+	// then ID); none (not ErrNotFound) for a member without any.
+	ListFactors(ctx context.Context, userID string) ([]Factor, error)
+	// UpdateFactor reads, updates and writes a factor in one transaction
+	// (see UpdateUser), or returns ErrNotFound. Neither the ID nor the
+	// UserID can change. Concurrent updates of one factor run one after
+	// the other, so an updater that consumes something (a recovery code)
+	// and fails when it is gone lets exactly one caller consume it.
+	UpdateFactor(ctx context.Context, id string, update func(Factor) (Factor, error)) (Factor, error)
+	// DeleteFactor removes a factor, or returns ErrNotFound.
+	DeleteFactor(ctx context.Context, id string) error
 }

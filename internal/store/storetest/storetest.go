@@ -2,7 +2,8 @@
 // runs it, so all of them keep the same promises (sentinel errors,
 // transactional updates, time and byte round-trips, cascading deletes,
 // races between callers and between nodes). The OpenID Connect part
-// (clients, signing keys, consents) is in oidc.go.
+// (clients, signing keys, consents) is in oidc.go, second factors in
+// factors.go.
 //
 // A backend's test calls Run, and RunMultiNode when several nodes can share
 // one database:
@@ -58,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentCreateSameEmail", testConcurrentCreateSameEmail},
 	}
 	tests = append(tests, oidcTests...)
+	tests = append(tests, factorTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
@@ -84,6 +86,7 @@ func RunMultiNode(t *testing.T, newNodes func(t *testing.T, n int) []store.Store
 		{"EmailRace", testEmailRace},
 	}
 	tests = append(tests, oidcMultiNodeTests...)
+	tests = append(tests, factorMultiNodeTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			nodes := newNodes(t, 2)
