@@ -116,7 +116,11 @@ func clientCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer d.Close()
-	key, err := app.ClientSecretKey(ctx, d.Store)
+	sealer, err := app.NewSealer(cfg)
+	if err != nil {
+		return err
+	}
+	key, err := app.ClientSecretKey(ctx, d.Store, sealer)
 	if err != nil {
 		return err
 	}

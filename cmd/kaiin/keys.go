@@ -37,7 +37,11 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer d.Close()
-	m, err := app.NewKeyManager(ctx, cfg, d.Store, log)
+	sealer, err := app.NewSealer(cfg)
+	if err != nil {
+		return err
+	}
+	m, err := app.NewKeyManager(ctx, cfg, d.Store, sealer, log)
 	if err != nil {
 		return err
 	}

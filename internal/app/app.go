@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -225,9 +224,13 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 	if err != nil {
 		return nil, err
 	}
-	limitKey, err := d.Store.GetOrCreateSecret(ctx, "ratelimit-key", randomSecret)
+	sealer, err := NewSealer(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("load server secret: %w", err)
+		return nil, err
+	}
+	limitKey, err := ServerSecret(ctx, d.Store, sealer, secretRateLimit)
+	if err != nil {
+		return nil, err
 	}
 
 	a := &App{Config: cfg, Logger: log, Data: d, Hasher: hasher, Registry: reg, done: make(chan struct{})}
@@ -265,11 +268,11 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 
 	// The OpenID provider: signing keys sealed under the KEK, client
 	// secrets hashed under a server key.
-	a.Keys, err = NewKeyManager(ctx, cfg, d.Store, log)
+	a.Keys, err = NewKeyManager(ctx, cfg, d.Store, sealer, log)
 	if err != nil {
 		return nil, err
 	}
-	clientKey, err := ClientSecretKey(ctx, d.Store)
+	clientKey, err := ClientSecretKey(ctx, d.Store, sealer)
 	if err != nil {
 		return nil, err
 	}
@@ -311,15 +314,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 
 // NewKeyManager loads the key-encryption key and makes sure signing keys
 // exist (the first start creates them).
-func NewKeyManager(ctx context.Context, cfg config.Config, s store.Store, log *slog.Logger) (*keys.Manager, error) {
-	kek, err := keys.LoadKEK(cfg)
-	if err != nil {
-		return nil, err
-	}
-	sealer, err := keys.NewSealer(kek)
-	if err != nil {
-		return nil, err
-	}
+func NewKeyManager(ctx context.Context, cfg config.Config, s store.Store, sealer *keys.Sealer, log *slog.Logger) (*keys.Manager, error) {
 	m := &keys.Manager{Store: s, Sealer: sealer, Logger: log, Algorithms: cfg.Keys.Algorithms}
 	if err := m.Ensure(ctx); err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
@@ -328,12 +323,6 @@ func NewKeyManager(ctx context.Context, cfg config.Config, s store.Store, log *s
 }
 
 func rate(r config.Rate) ratelimit.Rate { return ratelimit.Rate{N: r.N, Per: r.Per} }
-
-func randomSecret() ([]byte, error) {
-	b := make([]byte, 32)
-	_, err := rand.Read(b)
-	return b, err
-}
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
@@ -347,14 +336,4 @@ func (a *App) Close(ctx context.Context) error {
 	<-a.done
 	err := a.Mail.Close(ctx)
 	return errors.Join(err, a.Data.Close())
-}
-
-// ClientSecretKey returns the server key that hashes client secrets,
-// creating it on first use.
-func ClientSecretKey(ctx context.Context, s store.Store) ([]byte, error) {
-	k, err := s.GetOrCreateSecret(ctx, "client-secret-key", randomSecret)
-	if err != nil {
-		return nil, fmt.Errorf("load server secret: %w", err)
-	}
-	return k, nil
 }
