@@ -407,3 +407,27 @@ func (s *Service) SeenDevice(ctx context.Context, u store.User, deviceID, descri
 	s.send(langOf(u, lang), u.Email, "new_device", description, ip, s.now().Format("2006-01-02 15:04 MST"), s.PublicURL+"/account")
 	return nil
 }
+
+// CheckPassword confirms a signed-in member's password before a sensitive
+// change (recent re-authentication).
+func (s *Service) CheckPassword(ctx context.Context, userID, pw string) error {
+	u, err := s.Store.GetUser(ctx, userID)
+	if err != nil {
+		return errcode.Wrap(errcode.Internal, err)
+	}
+	ok, _, err := s.Hasher.Verify(ctx, pw, u.PasswordHash)
+	if err != nil {
+		return hashErr(err)
+	}
+	if !ok {
+		return errcode.New(errcode.PasswordCurrentWrong, "current_password")
+	}
+	return nil
+}
+
+// NotifyMFAChange mails the member that their two-step verification
+// changed; change is a message key ("mfa.change.totp_added"…).
+func (s *Service) NotifyMFAChange(u store.User, lang i18n.Lang, change string) {
+	l := langOf(u, lang)
+	s.send(l, u.Email, "mfa_changed", i18n.T(l, change), s.PublicURL+"/account")
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/kaiin-project/kaiin/internal/config"
 	"github.com/kaiin-project/kaiin/internal/keys"
 	"github.com/kaiin-project/kaiin/internal/mail"
+	"github.com/kaiin-project/kaiin/internal/mfa"
 	"github.com/kaiin-project/kaiin/internal/oidc"
 	"github.com/kaiin-project/kaiin/internal/password"
 	"github.com/kaiin-project/kaiin/internal/ratelimit"
@@ -192,6 +193,7 @@ type App struct {
 	Keys     *keys.Manager
 	OIDC     *oidc.Provider
 	Clients  *oidc.Clients
+	MFA      *mfa.Service
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -287,6 +289,16 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 	a.Clients = &oidc.Clients{Store: d.Store, SecretKey: clientKey, Changed: a.OIDC.ForgetClient}
 	a.Sessions.OnEnd = a.OIDC.SessionEnded
 	pages.OIDC = a.OIDC
+	recoveryKey, err := ServerSecret(ctx, d.Store, sealer, secretRecovery)
+	if err != nil {
+		return nil, err
+	}
+	a.MFA = &mfa.Service{Store: d.Store, State: d.State, Sealer: sealer, RecoveryKey: recoveryKey,
+		Limiter: ratelimit.New(d.State, limitKey)}
+	if err := a.MFA.Validate(); err != nil {
+		return nil, err
+	}
+	pages.MFA = a.MFA
 	admin := &adminapi.Handler{Verifier: a.OIDC, Clients: a.Clients, Store: d.Store, Logger: log, RequestID: server.RequestID}
 
 	a.Server, err = server.New(server.Options{

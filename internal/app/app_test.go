@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -523,4 +524,76 @@ func TestNewDeviceNotice(t *testing.T) {
 	if c := n.CountMail(email); c != 1 {
 		t.Fatalf("%d mails; the second browser is known now", c)
 	}
+}
+
+var (
+	secretRE   = regexp.MustCompile(`name="secret" value="([A-Z2-7]+)"`)
+	factorIDRE = regexp.MustCompile(`name="factor_id" value="([^"]+)"`)
+	codeRE     = regexp.MustCompile(`<li><code>([0-9a-z]{5}-[0-9a-z]{5})</code></li>`)
+)
+
+// totpCode asks oathtool, an independent implementation, for the code of
+// secret at time at.
+func totpCode(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	out, err := exec.Command("oathtool", "--totp", "-b", "-N", fmt.Sprintf("@%d", at.Unix()), secret).Output()
+	if err != nil {
+		t.Fatalf("oathtool (install the oathtool package; scripts/test-services does): %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestTwoStepVerification(t *testing.T) {
+	n := apptest.Start(t, apptest.Config(t, apptest.SQLite), nil)
+	email := "twostep@example.com"
+	if _, err := n.App.Accounts.CreateUser(t.Context(), email, pw1, true, false); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, n.URL)
+	expectRedirect(t, b.post("/login", url.Values{"email": {email}, "password": {pw1}}), "/account")
+	expect(t, b.get("/account"), 200, `id="mfa-state">Off`)
+
+	// Enrol an authenticator app: QR code, setup key, first code.
+	setup := b.get("/account/mfa/totp")
+	expect(t, setup, 200, `src="data:image/png;base64,`, `autocomplete="one-time-code"`)
+	secret, factor := secretRE.FindStringSubmatch(setup.body)[1], factorIDRE.FindStringSubmatch(setup.body)[1]
+	expect(t, b.post("/account/mfa/totp", url.Values{"factor_id": {factor}, "secret": {secret}, "code": {"000000"}}), 401, "KAI-MFA-002")
+	codes := b.post("/account/mfa/totp", url.Values{"factor_id": {factor}, "secret": {secret}, "code": {totpCode(t, secret, time.Now())}})
+	expect(t, codes, 200, "recovery-codes")
+	recovery := codeRE.FindAllStringSubmatch(codes.body, -1)
+	if len(recovery) != 10 {
+		t.Fatalf("%d recovery codes", len(recovery))
+	}
+	n.WaitSubject(t, email, "Your two-step verification was changed")
+	expect(t, b.get("/account"), 200, `id="mfa-state">On`, "10 codes left")
+
+	// Sign-in now asks for a code; the password alone opens nothing.
+	c := newBrowser(t, n.URL)
+	expectRedirect(t, c.post("/login", url.Values{"email": {email}, "password": {pw1}}), "/login/mfa")
+	expectRedirect(t, c.get("/account"), "/login?next=/account")
+	expect(t, c.get("/login/mfa"), 200, `autocomplete="one-time-code"`)
+	expect(t, c.post("/login/mfa", url.Values{"code": {"123"}}), 400, "KAI-MFA-001")
+	expect(t, c.post("/login/mfa", url.Values{"code": {"000000"}}), 401, "KAI-MFA-002")
+	next := totpCode(t, secret, time.Now().Add(30*time.Second)) // the next step: not yet used
+	expectRedirect(t, c.post("/login/mfa", url.Values{"code": {next}}), "/account")
+	expect(t, c.get("/account"), 200, email)
+
+	// The same code cannot be used again, on any browser.
+	d := newBrowser(t, n.URL)
+	expectRedirect(t, d.post("/login", url.Values{"email": {email}, "password": {pw1}}), "/login/mfa")
+	expect(t, d.post("/login/mfa", url.Values{"code": {next}}), 401, "KAI-MFA")
+	// A recovery code works once.
+	rc := recovery[0][1]
+	expectRedirect(t, d.post("/login/mfa", url.Values{"recovery_code": {strings.ToUpper(rc)}}), "/account")
+	e := newBrowser(t, n.URL)
+	expectRedirect(t, e.post("/login", url.Values{"email": {email}, "password": {pw1}}), "/login/mfa")
+	expect(t, e.post("/login/mfa", url.Values{"recovery_code": {rc}}), 401, "KAI-MFA-005")
+	expect(t, b.get("/account"), 200, "9 codes left")
+
+	// Removing the app needs the password again.
+	expect(t, b.post("/account/mfa/remove", url.Values{"factor_id": {factor}, "current_password": {"wrong one"}}), 400, "KAI-PWD-005")
+	expectRedirect(t, b.post("/account/mfa/remove", url.Values{"factor_id": {factor}, "current_password": {pw1}}), "/account")
+	expect(t, b.get("/account"), 200, `id="mfa-state">Off`)
+	f := newBrowser(t, n.URL)
+	expectRedirect(t, f.post("/login", url.Values{"email": {email}, "password": {pw1}}), "/account")
 }

@@ -53,7 +53,7 @@ func TestEveryUsedKeyExists(t *testing.T) {
 		t.Fatalf("checked only %d keys: the pattern no longer finds them", checked)
 	}
 	// Mail kinds are built as "mail."+kind+".subject"/".body".
-	for _, kind := range []string{"verify", "exists", "reset", "password_changed", "email_taken", "email_change", "email_changed"} {
+	for _, kind := range []string{"verify", "exists", "reset", "password_changed", "email_taken", "email_change", "email_changed", "mfa_changed", "new_device"} {
 		for _, part := range []string{".subject", ".body"} {
 			if _, ok := messages["mail."+kind+part]; !ok {
 				t.Errorf("mail.%s%s missing", kind, part)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"image/png"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -310,4 +311,26 @@ func normalizeTOTP(code string) (string, error) {
 		}
 	}
 	return code, nil
+}
+
+// QRPNG draws the enrolment QR code of a TOTP secret (base32, as
+// Enrollment.Secret) for accountName again, for a setup page shown a
+// second time after a wrong first code.
+func QRPNG(accountName, secret string) ([]byte, error) {
+	u := url.URL{Scheme: "otpauth", Host: "totp", Path: "/Kaiin:" + accountName}
+	q := url.Values{"secret": {secret}, "issuer": {"Kaiin"}, "algorithm": {"SHA1"}, "digits": {"6"}, "period": {"30"}}
+	u.RawQuery = q.Encode()
+	key, err := otp.NewKeyFromURL(u.String())
+	if err != nil {
+		return nil, err
+	}
+	img, err := key.Image(qrSize, qrSize)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }

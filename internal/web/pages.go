@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kaiin-project/kaiin/internal/errcode"
+	"github.com/kaiin-project/kaiin/internal/i18n"
 	"github.com/kaiin-project/kaiin/internal/session"
 	"github.com/kaiin-project/kaiin/internal/store"
 )
@@ -112,19 +113,48 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "login", p, err)
 		return
 	}
-	s, err := h.Sessions.Start(r.Context(), w, r, u.ID, h.ClientIP(r), []string{"pwd"})
+	authReqID := ""
+	if lr != nil {
+		authReqID = lr.ID
+	}
+	if h.MFA != nil {
+		on, err := h.MFA.Enabled(r.Context(), u.ID)
+		if err == nil && on {
+			err = h.startSecondFactor(w, r, &u, next, authReqID)
+		}
+		if err != nil {
+			h.OnSignIn("error")
+			h.fail(w, r, "login", p, err)
+		}
+		if err != nil || on {
+			return
+		}
+	}
+	h.signedIn(w, r, &u, []string{"pwd"}, next, authReqID, p.Lang)
+}
+
+// signedIn ends a sign-in that passed every step: a new session, then on
+// to the authorization request or the next page.
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, u *store.User, amr []string, next, authReqID string, lang i18n.Lang) {
+	s, err := h.Sessions.Start(r.Context(), w, r, u.ID, h.ClientIP(r), amr)
 	if err != nil {
 		h.OnSignIn("error")
-		h.fail(w, r, "login", p, err)
+		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
 		return
 	}
 	h.OnSignIn("success")
-	h.noticeDevice(w, r, &u, s, p.Lang)
-	if lr != nil {
-		h.continueAuthorization(w, r, lr, &u, s)
-		return
+	h.noticeDevice(w, r, u, s, lang)
+	if authReqID != "" {
+		lr, ok := h.authRequest(w, r, authReqID)
+		if !ok {
+			return
+		}
+		if lr != nil {
+			h.continueAuthorization(w, r, lr, u, s)
+			return
+		}
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, localPath(next, "/account"), http.StatusSeeOther)
 }
 
 func signInOutcome(err error) string {
@@ -276,7 +306,12 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
 		return
 	}
-	data := map[string]any{"Devices": devs}
+	sec, err := h.mfaSection(r, u.ID)
+	if err != nil {
+		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
+		return
+	}
+	data := map[string]any{"Devices": devs, "MFA": sec}
 	p.Data = data
 	if h.OIDC != nil {
 		consents, err := h.Store.ListConsents(r.Context(), u.ID)

@@ -21,6 +21,7 @@ import (
 	"github.com/kaiin-project/kaiin/internal/errcode"
 	"github.com/kaiin-project/kaiin/internal/i18n"
 	"github.com/kaiin-project/kaiin/internal/mail"
+	"github.com/kaiin-project/kaiin/internal/mfa"
 	"github.com/kaiin-project/kaiin/internal/oidc"
 	"github.com/kaiin-project/kaiin/internal/session"
 	"github.com/kaiin-project/kaiin/internal/store"
@@ -50,7 +51,9 @@ type Handler struct {
 	Outbox   Outbox // nil unless in development mode
 	// OIDC is the OpenID provider whose authorization requests the
 	// sign-in pages finish; nil when there is none.
-	OIDC      *oidc.Provider
+	OIDC *oidc.Provider
+	// MFA is the two-step verification service; nil turns it off.
+	MFA       *mfa.Service
 	ClientIP  func(*http.Request) string
 	Logger    *slog.Logger
 	OnSignIn  SignInObserver
@@ -112,6 +115,14 @@ func (h *Handler) Mount(mux *http.ServeMux) error {
 	mux.HandleFunc("POST /account/email/confirm", h.emailConfirm)
 	mux.HandleFunc("POST /lang", h.setLang)
 	mux.HandleFunc("POST /account/sessions/end", h.endDevice)
+	if h.MFA != nil {
+		mux.HandleFunc("GET /login/mfa", h.mfaPage)
+		mux.HandleFunc("POST /login/mfa", h.mfaVerify)
+		mux.HandleFunc("GET /account/mfa/totp", h.totpSetupPage)
+		mux.HandleFunc("POST /account/mfa/totp", h.totpConfirm)
+		mux.HandleFunc("POST /account/mfa/recovery", h.regenerateRecovery)
+		mux.HandleFunc("POST /account/mfa/remove", h.removeFactor)
+	}
 	mux.HandleFunc("POST /account/sessions/end-others", h.endOtherDevices)
 	if h.OIDC != nil {
 		mux.HandleFunc("GET /consent", h.consentPage)
