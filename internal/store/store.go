@@ -57,6 +57,7 @@ type Store interface {
 	SigningKeyStore
 	ConsentStore
 	FactorStore
+	ProfileStore
 
 	// GetOrCreateSecret returns the secret stored under name, creating it
 	// with generate when it does not exist yet. Concurrent callers on any
@@ -227,4 +228,37 @@ type FactorStore interface {
 	UpdateFactor(ctx context.Context, id string, update func(Factor) (Factor, error)) (Factor, error)
 	// DeleteFactor removes a factor, or returns ErrNotFound.
 	DeleteFactor(ctx context.Context, id string) error
+}
+
+// SealedProfile is a member's personal data as the store keeps it: sealed
+// blobs under the member's own data key, itself wrapped under the
+// key-encryption key. The store never sees a plaintext value.
+type SealedProfile struct {
+	UserID string
+	// WrappedKey is the member's data key, wrapped; deleting it makes the
+	// blobs unreadable everywhere, backups included (crypto-shredding).
+	WrappedKey []byte
+	// Blobs are the sealed field groups ("name", "phone", "address"…).
+	Blobs     map[string][]byte
+	UpdatedAt time.Time
+}
+
+// ProfileStore keeps sealed member profiles and the blind indexes that
+// find a member by an exact value (an email, a phone number) without
+// holding the value.
+type ProfileStore interface {
+	// GetProfile returns the member's sealed profile, or ErrNotFound.
+	GetProfile(ctx context.Context, userID string) (SealedProfile, error)
+	// PutProfile creates or replaces the member's sealed profile and, in
+	// the same transaction, sets their lookup entries: kind → blind-index
+	// value, where "" removes the member's entry of that kind. A value
+	// another member holds returns ErrAlreadyExists and changes nothing.
+	// An unknown member returns ErrNotFound.
+	PutProfile(ctx context.Context, p SealedProfile, lookups map[string]string) error
+	// LookupMember returns the member holding value of kind, or
+	// ErrNotFound.
+	LookupMember(ctx context.Context, kind, value string) (string, error)
+	// DeleteProfile removes the profile, its wrapped key and the member's
+	// lookup entries; a member without one is not an error.
+	DeleteProfile(ctx context.Context, userID string) error
 }
