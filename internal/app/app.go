@@ -22,6 +22,7 @@ import (
 	"github.com/kaiin-project/kaiin/internal/config"
 	"github.com/kaiin-project/kaiin/internal/keys"
 	"github.com/kaiin-project/kaiin/internal/mail"
+	"github.com/kaiin-project/kaiin/internal/member"
 	"github.com/kaiin-project/kaiin/internal/mfa"
 	"github.com/kaiin-project/kaiin/internal/oidc"
 	"github.com/kaiin-project/kaiin/internal/password"
@@ -194,6 +195,7 @@ type App struct {
 	OIDC     *oidc.Provider
 	Clients  *oidc.Clients
 	MFA      *mfa.Service
+	Members  *member.Service
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -268,6 +270,17 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 		pages.Outbox = a.Outbox
 	}
 
+	indexKey, err := ServerSecret(ctx, d.Store, sealer, secretBlindIndex)
+	if err != nil {
+		return nil, err
+	}
+	index, err := member.NewBlindIndex(indexKey)
+	if err != nil {
+		return nil, err
+	}
+	a.Members = &member.Service{Store: d.Store, Vault: &member.Vault{Sealer: sealer, Cache: member.NewDEKCache(0, 0)}, Index: index}
+	pages.Members = a.Members
+
 	// The OpenID provider: signing keys sealed under the KEK, client
 	// secrets hashed under a server key.
 	a.Keys, err = NewKeyManager(ctx, cfg, d.Store, sealer, log)
@@ -279,7 +292,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 		return nil, err
 	}
 	a.OIDC, err = oidc.New(oidc.Options{Issuer: cfg.PublicURL, Store: d.Store, State: d.State,
-		Keys: oidc.ManagedKeys{Manager: a.Keys}, SecretKey: clientKey, Logger: log,
+		Keys: oidc.ManagedKeys{Manager: a.Keys}, SecretKey: clientKey, Logger: log, Profiles: a.Members,
 		Lifetimes: oidc.Lifetimes{AuthRequest: cfg.OIDC.AuthRequestLifetime, Code: cfg.OIDC.CodeLifetime,
 			AccessToken: cfg.OIDC.AccessTokenLifetime, IDToken: cfg.OIDC.IDTokenLifetime, RefreshToken: cfg.OIDC.RefreshTokenLifetime},
 		SessionUser: pages.SessionUser, EndSession: pages.EndSession, ErrorPage: pages.ErrorPage})

@@ -2,11 +2,14 @@ package app_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/kaiin-project/kaiin/internal/app/apptest"
 	"github.com/kaiin-project/kaiin/internal/config"
+	"github.com/kaiin-project/kaiin/internal/store"
 )
 
 // browser is a cookie-keeping HTTP client that does not follow redirects,
@@ -596,4 +600,83 @@ func TestTwoStepVerification(t *testing.T) {
 	expect(t, b.get("/account"), 200, `id="mfa-state">Off`)
 	f := newBrowser(t, n.URL)
 	expectRedirect(t, f.post("/login", url.Values{"email": {email}, "password": {pw1}}), "/account")
+}
+
+func TestProfileExportDelete(t *testing.T) {
+	cfg := apptest.Config(t, apptest.SQLite)
+	n := apptest.Start(t, cfg, nil)
+	email := "profile@example.com"
+	u, err := n.App.Accounts.CreateUser(t.Context(), email, pw1, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.App.Accounts.CreateUser(t.Context(), "other@example.com", pw1, true, false); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, n.URL)
+	expectRedirect(t, b.post("/login", url.Values{"email": {email}, "password": {pw1}}), "/account")
+	expect(t, b.get("/account/profile"), 200, `autocomplete="family-name"`, `autocomplete="postal-code"`, `autocomplete="tel"`)
+
+	form := func(kv ...string) url.Values {
+		v := url.Values{"address.country": {"JP"}}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	// Every problem is named at once, with its code.
+	bad := b.post("/account/profile", form("family_name_kana", "山田", "phone_number", "abc", "address.postal_code", "12",
+		"address.region", "東京都", "address.locality", "千代田区", "address.street_address", "千代田1-1"))
+	expect(t, bad, 400, "KAI-PROFILE-003", "KAI-PROFILE-004", "KAI-PROFILE-005", `data-field="address.postal_code"`)
+
+	good := form("family_name", "山田", "given_name", "花子", "family_name_kana", "やまだ", "given_name_kana", "ハナコ",
+		"phone_number", "０９０－１２３４－５６７８", "address.postal_code", "〒１００−０００１", "address.region", "東京",
+		"address.locality", "千代田区", "address.street_address", "千代田1-1", "birthdate", "1990-04-01")
+	expectRedirect(t, b.post("/account/profile", good), "/account/profile?n=saved")
+	expect(t, b.get("/account/profile?n=saved"), 200, `value="ヤマダ"`, `value="&#43;819012345678"`, `value="100-0001"`, `value="東京都"`)
+
+	// The database holds none of it in plain text.
+	raw, err := os.ReadFile(cfg.SQLitePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, _ := os.ReadFile(cfg.SQLitePath() + "-wal")
+	for _, secret := range []string{"ヤマダ", "山田", "花子", "+819012345678", "9012345678", "100-0001", "千代田区", "1990-04-01"} {
+		if bytes.Contains(raw, []byte(secret)) || bytes.Contains(wal, []byte(secret)) {
+			t.Errorf("the SQLite file holds %q in plain text", secret)
+		}
+	}
+
+	// One phone number, one member.
+	o := newBrowser(t, n.URL)
+	expectRedirect(t, o.post("/login", url.Values{"email": {"other@example.com"}, "password": {pw1}}), "/account")
+	expect(t, o.post("/account/profile", form("phone_number", "090-1234-5678")), 400, "KAI-PROFILE-014")
+
+	// Export.
+	ex := b.get("/account/export")
+	if ex.status != 200 || !strings.Contains(ex.header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("export %d %v", ex.status, ex.header)
+	}
+	var data struct {
+		Account struct{ Sub, Email string }
+		Profile struct {
+			FamilyName string `json:"family_name"`
+			Phone      string `json:"phone_number"`
+		}
+	}
+	if err := json.Unmarshal([]byte(ex.body), &data); err != nil || data.Account.Sub != u.ID || data.Account.Email != email ||
+		data.Profile.FamilyName != "山田" || data.Profile.Phone != "+819012345678" {
+		t.Fatalf("export: %v\n%s", err, ex.body)
+	}
+
+	// Delete: the password again, then gone for good.
+	expect(t, b.post("/account/delete", url.Values{"current_password": {"not the password"}}), 400, "KAI-PWD-005")
+	expect(t, b.post("/account/delete", url.Values{"current_password": {pw1}}), 200, "Your account has been deleted")
+	expectRedirect(t, b.get("/account"), "/login?next=/account")
+	expect(t, newBrowser(t, n.URL).post("/login", url.Values{"email": {email}, "password": {pw1}}), 401, "KAI-LOGIN-001")
+	if _, err := n.App.Data.Store.GetProfile(t.Context(), u.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("profile after deletion: %v", err)
+	}
+	// The phone number is free again.
+	expectRedirect(t, o.post("/account/profile", form("phone_number", "090-1234-5678")), "/account/profile?n=saved")
 }

@@ -48,6 +48,7 @@ const (
 	secretRateLimit    = "ratelimit-key"
 	secretClientSecret = "client-secret-key"
 	secretRecovery     = "mfa-recovery-key"
+	secretBlindIndex   = "member-blind-index-key"
 )
 
 // ClientSecretKey returns the server key that hashes client secrets.

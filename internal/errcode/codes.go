@@ -170,4 +170,35 @@ var (
 	MFANotEnrolled = def("KAI-MFA-008", 400,
 		"No authenticator app is set up for this account.",
 		"このアカウントには認証アプリが設定されていません。")
+	ProfilePhoneTaken = def("KAI-PROFILE-014", 409,
+		"This phone number cannot be used.",
+		"この電話番号は使用できません。")
+)
+
+// Passkeys (internal/passkey): WebAuthn registration and sign-in.
+var (
+	PasskeyFailed = def("KAI-PASSKEY-001", 401,
+		"The passkey could not be verified. Please try again.",
+		"パスキーを確認できませんでした。もう一度お試しください。")
+	PasskeyExpired = def("KAI-PASSKEY-002", 400,
+		"This passkey request has expired or was already used. Please try again.",
+		"このパスキーの要求は有効期限が切れたか、すでに使用されています。もう一度お試しください。")
+	PasskeyRateLimited = def("KAI-PASSKEY-003", 429,
+		"Too many passkey attempts. Please wait a while and try again.",
+		"パスキーの試行回数が多すぎます。しばらく待ってから再度お試しください。")
+	PasskeyCloned = def("KAI-PASSKEY-004", 401,
+		"This passkey may have been copied and was refused. Please sign in another way and check your passkeys.",
+		"このパスキーは複製された可能性があるため拒否されました。別の方法でログインし、パスキーを確認してください。")
+	PasskeyUnknown = def("KAI-PASSKEY-005", 401,
+		"This passkey is not registered with any account. It may have been removed.",
+		"このパスキーはどのアカウントにも登録されていません。削除された可能性があります。")
+	PasskeyNameInvalid = def("KAI-PASSKEY-006", 400,
+		"Please give the passkey a name of at most %d characters.",
+		"パスキーの名前は%d文字以内にしてください。")
+	PasskeyExists = def("KAI-PASSKEY-007", 409,
+		"This passkey is already registered.",
+		"このパスキーはすでに登録されています。")
+	PasskeyNone = def("KAI-PASSKEY-008", 400,
+		"No passkey is set up for this account.",
+		"このアカウントにはパスキーが設定されていません。")
 )

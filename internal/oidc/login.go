@@ -122,6 +122,19 @@ func (p *Provider) Finish(ctx context.Context, id, userID, sessionID string, aut
 	return op.AuthCallbackURL(p.op)(ctx, id), nil
 }
 
+// RevokeUser revokes every refresh token of a member (a deleted account).
+func (p *Provider) RevokeUser(ctx context.Context, userID string) {
+	fams, err := p.st.state.SMembers(ctx, userFamilies(userID))
+	if err != nil {
+		p.log.WarnContext(ctx, "revoke a deleted member's tokens", "err", err)
+		return
+	}
+	for _, f := range fams {
+		p.st.revokeFamily(ctx, f)
+	}
+	_ = p.st.state.Delete(ctx, userFamilies(userID))
+}
+
 // SessionEnded revokes the refresh tokens issued through a browser session
 // that was signed out (session.Manager.OnEnd).
 func (p *Provider) SessionEnded(ctx context.Context, sessionID string) {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/kaiin-project/kaiin/internal/app/apptest"
+	"github.com/kaiin-project/kaiin/internal/member"
 	"github.com/kaiin-project/kaiin/internal/oidc"
 	"github.com/kaiin-project/kaiin/internal/store"
 )
@@ -702,5 +703,49 @@ func TestSignOutRevokesSessionRefreshTokens(t *testing.T) {
 	}
 	if err := refresh(pt2.RefreshToken); !isOAuthError(err, "invalid_grant") {
 		t.Fatalf("refresh after the phone was signed out remotely: %v", err)
+	}
+}
+
+// Profile, phone and address claims come from the sealed profile, each
+// only with its scope.
+func TestProfileClaimsByScope(t *testing.T) {
+	f := setup(t, apptest.SQLite)
+	ctx := t.Context()
+	if _, err := f.node.App.Members.Put(ctx, f.member.ID, member.Profile{FamilyName: "山田", GivenName: "花子",
+		FamilyNameKana: "ヤマダ", GivenNameKana: "ハナコ", Phone: "090-1234-5678",
+		Address: &member.Address{Country: "JP", PostalCode: "1000001", Region: "東京都", Locality: "千代田区", Street: "千代田1-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	cl, secret, err := f.node.App.Clients.Create(ctx, oidc.ClientSpec{Name: "Shipping", RedirectURIs: []string{redirectURI},
+		Scopes: []string{"openid", "profile", "phone", "address"}, SkipConsent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	userinfo := func(scopes ...string) map[string]any {
+		cfg := &oauth2.Config{ClientID: cl.ID, ClientSecret: secret, RedirectURL: redirectURI, Scopes: append([]string{"openid"}, scopes...), Endpoint: f.provider.Endpoint()}
+		verifier := oauth2.GenerateVerifier()
+		tok, err := cfg.Exchange(ctx, startCode(t, newBrowser(t), cfg, verifier), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ui, err := f.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var claims map[string]any
+		if err := ui.Claims(&claims); err != nil {
+			t.Fatal(err)
+		}
+		return claims
+	}
+	all := userinfo("profile", "phone", "address")
+	addr, _ := all["address"].(map[string]any)
+	if all["family_name"] != "山田" || all["family_name#ja-Kana-JP"] != "ヤマダ" || all["phone_number"] != "+819012345678" ||
+		addr == nil || addr["postal_code"] != "100-0001" || addr["region"] != "東京都" {
+		t.Fatalf("claims with every scope: %v", all)
+	}
+	some := userinfo("profile")
+	if some["family_name"] != "山田" || some["phone_number"] != nil || some["address"] != nil {
+		t.Fatalf("claims with profile only: %v", some)
 	}
 }

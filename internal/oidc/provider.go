@@ -37,6 +37,8 @@ type Options struct {
 	Store  store.Store
 	State  state.State
 	Keys   Keys
+	// Profiles gives the profile, phone and address claims; may be nil.
+	Profiles Profiles
 	// SecretKey keys the hashes of client secrets (a server secret).
 	SecretKey []byte
 	Lifetimes Lifetimes
@@ -72,7 +74,8 @@ func New(o Options) (*Provider, error) {
 		o.Lifetimes = DefaultLifetimes
 	}
 	st := &storage{
-		store: o.Store, state: o.State, keys: o.Keys, secretKey: o.SecretKey, life: o.Lifetimes, now: o.Now,
+		profiles: o.Profiles,
+		store:    o.Store, state: o.State, keys: o.Keys, secretKey: o.SecretKey, life: o.Lifetimes, now: o.Now,
 		clients: &clientCache{store: o.Store, ttl: 5 * time.Second, loginURL: "/login?authRequestID=",
 			idTokenLife: o.Lifetimes.IDToken, now: o.Now, entries: map[string]cachedClient{}},
 	}

@@ -20,9 +20,15 @@ import (
 
 	"golang.org/x/text/language"
 
+	"github.com/kaiin-project/kaiin/internal/member"
 	"github.com/kaiin-project/kaiin/internal/state"
 	"github.com/kaiin-project/kaiin/internal/store"
 )
+
+// Profiles opens members' profiles for claims (member.Service).
+type Profiles interface {
+	Get(ctx context.Context, userID string, groups ...string) (member.Profile, error)
+}
 
 // Keys gives the signing key and the published key set (keys.Manager).
 type Keys interface {
@@ -54,6 +60,7 @@ var DefaultLifetimes = Lifetimes{
 // library: auth requests, codes, refresh tokens and revocations live in
 // the hot state; clients, consents and members in the durable store.
 type storage struct {
+	profiles  Profiles // nil: no profile claims
 	store     store.Store
 	state     state.State
 	keys      Keys
@@ -481,6 +488,27 @@ func (s *storage) setUserinfo(ctx context.Context, ui *zoidc.UserInfo, userID st
 			}
 			ui.UpdatedAt = zoidc.FromTime(u.UpdatedAt)
 		}
+	}
+	if s.profiles == nil {
+		return nil
+	}
+	// Profile, phone and address claims come from the sealed profile: only
+	// the groups the scopes need are opened.
+	groups := member.ScopeGroups(scopes)
+	groups = slices.DeleteFunc(groups, func(g string) bool { return g == member.GroupEmail })
+	if len(groups) == 0 {
+		return nil
+	}
+	p, err := s.profiles.Get(ctx, userID, groups...)
+	if err != nil {
+		return err
+	}
+	for k, v := range member.Claims(p, scopes) {
+		switch k {
+		case "email", "email_verified", "locale":
+			continue // the account's own values, set above
+		}
+		ui.AppendClaims(k, v)
 	}
 	return nil
 }

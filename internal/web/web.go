@@ -21,6 +21,7 @@ import (
 	"github.com/kaiin-project/kaiin/internal/errcode"
 	"github.com/kaiin-project/kaiin/internal/i18n"
 	"github.com/kaiin-project/kaiin/internal/mail"
+	"github.com/kaiin-project/kaiin/internal/member"
 	"github.com/kaiin-project/kaiin/internal/mfa"
 	"github.com/kaiin-project/kaiin/internal/oidc"
 	"github.com/kaiin-project/kaiin/internal/session"
@@ -53,7 +54,9 @@ type Handler struct {
 	// sign-in pages finish; nil when there is none.
 	OIDC *oidc.Provider
 	// MFA is the two-step verification service; nil turns it off.
-	MFA       *mfa.Service
+	MFA *mfa.Service
+	// Members keeps the members' profiles (required).
+	Members   *member.Service
 	ClientIP  func(*http.Request) string
 	Logger    *slog.Logger
 	OnSignIn  SignInObserver
@@ -115,6 +118,11 @@ func (h *Handler) Mount(mux *http.ServeMux) error {
 	mux.HandleFunc("POST /account/email/confirm", h.emailConfirm)
 	mux.HandleFunc("POST /lang", h.setLang)
 	mux.HandleFunc("POST /account/sessions/end", h.endDevice)
+	mux.HandleFunc("GET /account/profile", h.profilePage)
+	mux.HandleFunc("POST /account/profile", h.saveProfile)
+	mux.HandleFunc("GET /account/export", h.exportData)
+	mux.HandleFunc("GET /account/delete", h.deletePage)
+	mux.HandleFunc("POST /account/delete", h.deleteAccount)
 	if h.MFA != nil {
 		mux.HandleFunc("GET /login/mfa", h.mfaPage)
 		mux.HandleFunc("POST /login/mfa", h.mfaVerify)
