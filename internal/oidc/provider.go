@@ -63,6 +63,7 @@ type Provider struct {
 	discOne sync.Once
 	disc    []byte
 	jwks    jwksCache
+	signers signers
 }
 
 // New builds the provider.
@@ -228,6 +229,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenForm)
 	if err := r.ParseForm(); err != nil {
 		writeJSONError(w, http.StatusBadRequest, "invalid_request", "malformed form")
+		return
+	}
+	if r.PostForm.Get("grant_type") == "client_credentials" {
+		p.clientCredentials(w, r)
 		return
 	}
 	id := r.PostForm.Get("client_id")
