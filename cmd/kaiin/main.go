@@ -17,6 +17,7 @@ const usage = `Kaiin — membership and authentication platform
 
 Usage:
   kaiin serve [flags]                      run the server (embedded SQLite by default)
+  kaiin gateway [flags]                    run the API gateway (gateway.routes_file)
   kaiin migrate [flags]                    apply database migrations
   kaiin admin user create --email E --password-stdin [--verified] [--admin] [flags]
                                            create a member without a mailbox
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], stdout, stderr)
+	case "gateway":
+		err = gatewayCmd(ctx, args[1:], stdout, stderr)
 	case "migrate":
 		err = migrateCmd(ctx, args[1:], stdout, stderr)
 	case "admin":

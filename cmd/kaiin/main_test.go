@@ -17,7 +17,7 @@ import (
 // kaiin runs the command line in-process with an empty environment.
 func kaiin(t *testing.T, ctx context.Context, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	environ = func() []string { return nil }
+	setEnviron(func() []string { return nil })
 	var out, errb bytes.Buffer
 	code = run(ctx, args, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
@@ -97,7 +97,7 @@ func TestMigrateAndPending(t *testing.T) {
 }
 
 func TestBadConfigNamesEveryKey(t *testing.T) {
-	environ = func() []string { return []string{"KAIIN_SMTP_TLS=ssl", "KAIIN_SESSION_IDLE_TIMEOUT=forever"} }
+	setEnviron(func() []string { return []string{"KAIIN_SMTP_TLS=ssl", "KAIIN_SESSION_IDLE_TIMEOUT=forever"} })
 	var out, errb bytes.Buffer
 	code := run(t.Context(), []string{"serve", "--addr", "nope", "--data-dir", t.TempDir()}, nil, &out, &errb)
 	for _, want := range []string{"addr", "KAIIN_SMTP_TLS", "KAIIN_SESSION_IDLE_TIMEOUT", "starttls, tls, none"} {
@@ -134,7 +134,7 @@ func TestServeAndGracefulShutdown(t *testing.T) {
 		// Costlier hashing (sign-ins re-hash to it) keeps the requests
 		// below in flight long enough to be seen together.
 		var out, errb bytes.Buffer
-		environ = func() []string { return []string{"KAIIN_PASSWORD_HASH_ITERATIONS=12"} }
+		setEnviron(func() []string { return []string{"KAIIN_PASSWORD_HASH_ITERATIONS=12"} })
 		c := run(ctx, []string{"serve", "--data-dir", dir, "--addr", addr}, nil, &out, &errb)
 		done <- result{c, out.String(), errb.String()}
 	}()

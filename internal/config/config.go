@@ -59,6 +59,7 @@ type Config struct {
 	RateLimit      RateLimit
 	Keys           Keys
 	OIDC           OIDC
+	Gateway        Gateway
 	// ConfigFile is the file Load read, or empty when there was none.
 	ConfigFile string
 }
@@ -125,6 +126,24 @@ type RateLimit struct {
 	ResetAccount    Rate
 }
 
+// Gateway configures `kaiin gateway`.
+type Gateway struct {
+	// Addr is where the gateway listens for API traffic.
+	Addr string
+	// MetricsAddr serves /metrics, /healthz and /readyz apart from the
+	// routes, so that no route can shadow them.
+	MetricsAddr string
+	// IssuerURL is Kaiin's public URL (the tokens' iss); empty means
+	// public_url. JWKSURL defaults to IssuerURL + "/keys".
+	IssuerURL string
+	JWKSURL   string
+	// RoutesFile is the YAML or JSON file of routes; SIGHUP reloads it.
+	RoutesFile string
+	// RevocationMaxAge bounds how stale a token's "not revoked" answer may
+	// be (at most 1s).
+	RevocationMaxAge time.Duration
+}
+
 // OIDC configures the lifetimes of what the OpenID provider issues.
 type OIDC struct {
 	AccessTokenLifetime  time.Duration
@@ -186,7 +205,8 @@ func Default() Config {
 			HashParallelism:  1,
 			HashQueueTimeout: 2 * time.Second,
 		},
-		Keys: Keys{Algorithms: []string{"ES256", "RS256"}},
+		Keys:    Keys{Algorithms: []string{"ES256", "RS256"}},
+		Gateway: Gateway{Addr: "127.0.0.1:8081", MetricsAddr: "127.0.0.1:9091", RevocationMaxAge: 500 * time.Millisecond},
 		OIDC: OIDC{
 			AccessTokenLifetime:  15 * time.Minute,
 			IDTokenLifetime:      time.Hour,

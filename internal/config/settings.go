@@ -154,6 +154,24 @@ var settings = []*setting{
 	{key: "keys.algorithms", list: true,
 		desc:  "Algorithms to keep signing keys for: ES256 (always; the default for tokens) and RS256 (for clients registered with id_token_signed_response_alg RS256). YAML list, or comma-separated.",
 		field: func(c *Config) any { return &c.Keys.Algorithms }, check: checkAlgorithms},
+	{key: "gateway.addr",
+		desc:  "Where kaiin gateway listens for API traffic, host:port.",
+		field: func(c *Config) any { return &c.Gateway.Addr }, check: func(c *Config) string { return hostPort(c.Gateway.Addr) }},
+	{key: "gateway.metrics_addr",
+		desc:  "Where kaiin gateway serves /metrics, /healthz and /readyz, apart from the routes.",
+		field: func(c *Config) any { return &c.Gateway.MetricsAddr }, check: func(c *Config) string { return hostPort(c.Gateway.MetricsAddr) }},
+	{key: "gateway.issuer_url", def: "public_url",
+		desc:  "Kaiin's public URL, as in the tokens' iss claim.",
+		field: func(c *Config) any { return &c.Gateway.IssuerURL }, check: func(c *Config) string { return optionalHTTPURL(c.Gateway.IssuerURL) }},
+	{key: "gateway.jwks_url", def: "<issuer_url>/keys",
+		desc:  "Where the gateway fetches Kaiin's signing keys.",
+		field: func(c *Config) any { return &c.Gateway.JWKSURL }, check: func(c *Config) string { return optionalHTTPURL(c.Gateway.JWKSURL) }},
+	{key: "gateway.routes_file",
+		desc:  "YAML or JSON file of the gateway's routes (required by kaiin gateway); SIGHUP reloads it.",
+		field: func(c *Config) any { return &c.Gateway.RoutesFile }},
+	{key: "gateway.revocation_max_age",
+		desc:  "How stale a token's not-revoked answer may be before the gateway asks the hot state again (at most 1s).",
+		field: func(c *Config) any { return &c.Gateway.RevocationMaxAge }, check: lifetime(func(c *Config) time.Duration { return c.Gateway.RevocationMaxAge }, time.Millisecond, time.Second)},
 	{key: "oidc.access_token_lifetime",
 		desc:  "Lifetime of access tokens (JWT). Revocation is honoured until they expire.",
 		field: func(c *Config) any { return &c.OIDC.AccessTokenLifetime }, check: lifetime(func(c *Config) time.Duration { return c.OIDC.AccessTokenLifetime }, time.Minute, 24*time.Hour)},
@@ -576,6 +594,29 @@ func checkAlgorithms(c *Config) string {
 	}
 	if !hasES {
 		return "must include ES256, the default signing algorithm"
+	}
+	return ""
+}
+
+func hostPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	_ = host
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port; want an address such as 127.0.0.1:8081 or :8081", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Sprintf("%q has a bad port; want 0 to 65535", addr)
+	}
+	return ""
+}
+
+func optionalHTTPURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Sprintf("%q is not an absolute http or https URL", raw)
 	}
 	return ""
 }

@@ -170,7 +170,7 @@ var (
 	MFANotEnrolled = def("KAI-MFA-008", 400,
 		"No authenticator app is set up for this account.",
 		"このアカウントには認証アプリが設定されていません。")
-	ProfilePhoneTaken = def("KAI-PROFILE-014", 409,
+	ProfilePhoneTaken = def("KAI-PROFILE-014", 400,
 		"This phone number cannot be used.",
 		"この電話番号は使用できません。")
 )
