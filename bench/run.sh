@@ -2,7 +2,8 @@
 # Runs every benchmark behind BENCHMARKS.md and exits non-zero when a target
 # is missed: the sign-in/argon2id ratio (Go benchmarks), the sign-in flood
 # (twice: shipped rate limits, then signin limits off), and start-up/idle
-# memory. Everything listens on 127.0.0.1 and is bounded in time.
+# memory, then the OpenID provider's hot paths against the limit server
+# (bench/oidc.sh). Everything listens on 127.0.0.1 and is bounded in time.
 #
 #   BENCHTIME=5s COUNT=3 bench/run.sh        (make bench)
 #
@@ -14,7 +15,7 @@
 #
 # BenchmarkSignInHTTPPostgresRedis* need PostgreSQL and Redis
 # (scripts/test-services); BENCH='Argon2idBare|SignInHTTP(Interleaved)?$'
-# skips them.
+# skips them; OIDC_BACKENDS=sqlite does the same for bench/oidc.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +52,10 @@ echo "== 2b. flood of 2,000 concurrent sign-ins, signin_ip and signin_account of
 echo
 echo "== 3. start-up time and idle RSS on an empty data dir (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 "$tmp/startup" -kaiin "$tmp/kaiin" -hello "$tmp/hello" -n 5 || status=1
+
+echo
+echo "== 4. OpenID provider hot paths vs the limit server (load: $(cut -d' ' -f1-3 /proc/loadavg))"
+bench/oidc.sh || status=1
 
 echo
 echo "== load after: $(uptime)"
