@@ -58,6 +58,7 @@ type Store interface {
 	ConsentStore
 	FactorStore
 	ProfileStore
+	AuditStore
 
 	// GetOrCreateSecret returns the secret stored under name, creating it
 	// with generate when it does not exist yet. Concurrent callers on any
@@ -261,4 +262,28 @@ type ProfileStore interface {
 	// DeleteProfile removes the profile, its wrapped key and the member's
 	// lookup entries; a member without one is not an error.
 	DeleteProfile(ctx context.Context, userID string) error
+}
+
+// AuditEvent records one access to a member's personal data.
+type AuditEvent struct {
+	ID   string
+	Time time.Time
+	// Actor is who read: a client ID or an administrator's member ID.
+	Actor     string
+	ActorKind string // "client" or "admin"
+	// Subject is the member whose data was read.
+	Subject string
+	Action  string   // "read", "reveal"
+	Fields  []string // field groups ("name", "phone", …)
+	// Reason is why an administrator looked (required for them).
+	Reason string
+}
+
+// AuditStore keeps the audit log of personal-data access. Events are
+// appended, never changed.
+type AuditStore interface {
+	// AppendAudit records events (in one transaction).
+	AppendAudit(ctx context.Context, events ...AuditEvent) error
+	// ListAudit returns a member's events, newest first, at most limit.
+	ListAudit(ctx context.Context, subject string, limit int) ([]AuditEvent, error)
 }
