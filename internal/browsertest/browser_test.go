@@ -374,7 +374,7 @@ func (p *tab) expectError(e codedError, lang string, args ...any) {
 // the answer's status.
 func (p *tab) login(email, password string) int64 {
 	p.t.Helper()
-	p.fill(`input[autocomplete="username"]`, email)
+	p.fill(`input[autocomplete~="username"]`, email) // "username webauthn" on the sign-in page
 	p.fill(`input[autocomplete="current-password"]`, password)
 	return p.press("#submit")
 }

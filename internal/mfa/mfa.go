@@ -176,14 +176,22 @@ type FactorInfo struct {
 	Remaining int
 }
 
-// Enabled reports whether the member has a confirmed factor that can sign
-// in: recovery codes alone do not count.
+// Enabled reports whether two-step verification is on: the member has a
+// confirmed authenticator app. Recovery codes alone do not count, and
+// neither do passkeys: a passkey is a way to sign in (and, once two-step
+// verification is on, a second step), but a member who only added one
+// has no recovery codes and must not be locked out by it.
 func (s *Service) Enabled(ctx context.Context, userID string) (bool, error) {
 	fs, err := s.list(ctx, userID)
 	if err != nil {
 		return false, err
 	}
-	return len(signInFactors(fs)) > 0, nil
+	for _, f := range fs {
+		if f.Confirmed && f.Kind == KindTOTP {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Factors returns the member's confirmed factors, oldest first, with the

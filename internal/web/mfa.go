@@ -147,6 +147,7 @@ type mfaSection struct {
 
 type factorView struct {
 	ID, Kind, Added, LastUsed string
+	Name                      string // the member's label (passkeys)
 	Remaining                 int
 }
 
@@ -160,7 +161,7 @@ func (h *Handler) mfaSection(r *http.Request, userID string) (*mfaSection, error
 	}
 	sec := &mfaSection{}
 	for _, f := range infos {
-		v := factorView{ID: f.ID, Kind: f.Kind, Added: f.CreatedAt.Local().Format(time.DateOnly), Remaining: f.Remaining}
+		v := factorView{ID: f.ID, Kind: f.Kind, Name: f.Name, Added: f.CreatedAt.Local().Format(time.DateOnly), Remaining: f.Remaining}
 		if !f.LastUsedAt.IsZero() {
 			v.LastUsed = f.LastUsedAt.Local().Format(time.DateTime)
 		}

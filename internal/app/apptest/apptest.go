@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,7 +128,13 @@ func Start(t testing.TB, cfg config.Config, log io.Writer) *Node {
 		t.Fatal(err)
 	}
 	cfg.Addr = ln.Addr().String()
-	cfg.PublicURL = "http://" + cfg.Addr
+	// A PublicURL on localhost (any port) stays on localhost: WebAuthn
+	// (passkeys) needs a domain name, never an IP address.
+	if u, err := url.Parse(cfg.PublicURL); err == nil && u.Hostname() == "localhost" {
+		cfg.PublicURL = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	} else {
+		cfg.PublicURL = "http://" + cfg.Addr
+	}
 	if log == nil {
 		log = io.Discard
 	}
