@@ -81,10 +81,12 @@ func TestGatewayCommand(t *testing.T) {
 		serveDone <- run(ctx, []string{"serve", "--data-dir", dir, "--addr", kaiinAddr}, nil, &o, &e)
 	}()
 	waitReady(t, "http://"+kaiinAddr+"/readyz")
+	// The node's public URL, and so the tokens' issuer, names loopback as localhost.
+	issuer := "http://" + strings.Replace(kaiinAddr, "127.0.0.1", "localhost", 1)
 
 	setEnviron(func() []string {
 		return []string{"KAIIN_GATEWAY_ROUTES_FILE=" + routes, "KAIIN_GATEWAY_ADDR=" + gwAddr,
-			"KAIIN_GATEWAY_METRICS_ADDR=" + metricsAddr, "KAIIN_PUBLIC_URL=http://" + kaiinAddr}
+			"KAIIN_GATEWAY_METRICS_ADDR=" + metricsAddr, "KAIIN_GATEWAY_ISSUER_URL=" + issuer}
 	})
 	gwDone := make(chan int, 1)
 	var gwErr bytes.Buffer

@@ -181,7 +181,7 @@ func TestServeAndGracefulShutdown(t *testing.T) {
 		}
 	}
 	r := <-done
-	if r.code != 0 || !strings.Contains(r.out, "Kaiin is running at "+base) {
+	if r.code != 0 || !strings.Contains(r.out, "Kaiin is running at "+strings.Replace(base, "127.0.0.1", "localhost", 1)) {
 		t.Fatalf("serve exit %d\n%s\n%s", r.code, r.out, r.errOut)
 	}
 	if !strings.Contains(r.errOut, `"msg":"stopped"`) {

@@ -187,7 +187,7 @@ func Default() Config {
 	return Config{
 		Addr:             "127.0.0.1:8080",
 		DataDir:          "./kaiin-data",
-		PublicURL:        "http://127.0.0.1:8080",
+		PublicURL:        "http://localhost:8080",
 		DatabaseMaxConns: 20,
 		AutoMigrate:      true,
 		ShutdownTimeout:  30 * time.Second,
@@ -295,7 +295,10 @@ func defaultPublicURL(addr string) string {
 	if err != nil {
 		return "http://" + addr
 	}
-	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+	// A loopback or wildcard address is reached as localhost: browsers
+	// refuse passkeys (WebAuthn) on an IP address, and allow them on
+	// localhost without TLS.
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && (ip.IsUnspecified() || ip.IsLoopback())) {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
