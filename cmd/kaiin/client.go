@@ -24,9 +24,9 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // specFlags are the flags that describe a client.
 type specFlags struct {
-	name, authMethod, signingAlg, jwksFile string
-	redirects, postLogout, grants, scopes  stringList
-	public, native, skipConsent            bool
+	name, authMethod, signingAlg, jwksFile  string
+	redirects, postLogout, grants, scopes   stringList
+	public, native, skipConsent, requireMFA bool
 }
 
 func (f *specFlags) register(fs *flag.FlagSet) {
@@ -38,6 +38,7 @@ func (f *specFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.public, "public", false, "a public client (app or SPA): no secret, PKCE required")
 	fs.BoolVar(&f.native, "native", false, "a native app: loopback redirects with any port, private URI schemes")
 	fs.BoolVar(&f.skipConsent, "skip-consent", false, "a first-party service: members are not asked for consent")
+	fs.BoolVar(&f.requireMFA, "require-mfa", false, "members signing in to this service need a second factor")
 	fs.StringVar(&f.authMethod, "auth-method", "", "client_secret_basic (default), client_secret_post, private_key_jwt or none")
 	fs.StringVar(&f.signingAlg, "signing-alg", "", "ID token signature: ES256 (default) or RS256")
 	fs.StringVar(&f.jwksFile, "jwks-file", "", "the client's public keys (JWK Set JSON) for private_key_jwt")
@@ -64,6 +65,8 @@ func (f *specFlags) apply(fs *flag.FlagSet, s *oidc.ClientSpec) error {
 			s.ApplicationType = map[bool]string{true: "native", false: "web"}[f.native]
 		case "skip-consent":
 			s.SkipConsent = f.skipConsent
+		case "require-mfa":
+			s.RequireMFA = f.requireMFA
 		case "auth-method":
 			s.AuthMethod = f.authMethod
 		case "signing-alg":

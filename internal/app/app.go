@@ -297,7 +297,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, d *Data) (*
 		Keys: oidc.ManagedKeys{Manager: a.Keys}, SecretKey: clientKey, Logger: log, Profiles: a.Members,
 		Lifetimes: oidc.Lifetimes{AuthRequest: cfg.OIDC.AuthRequestLifetime, Code: cfg.OIDC.CodeLifetime,
 			AccessToken: cfg.OIDC.AccessTokenLifetime, IDToken: cfg.OIDC.IDTokenLifetime, RefreshToken: cfg.OIDC.RefreshTokenLifetime},
-		SessionUser: pages.SessionUser, EndSession: pages.EndSession, ErrorPage: pages.ErrorPage})
+		SessionUser: pages.SessionUser, EndSession: pages.EndSession, ErrorPage: pages.ErrorPage, RequireMFA: cfg.MFA.Required})
 	if err != nil {
 		return nil, err
 	}

@@ -60,6 +60,7 @@ type Config struct {
 	Keys           Keys
 	OIDC           OIDC
 	Gateway        Gateway
+	MFA            MFA
 	// ConfigFile is the file Load read, or empty when there was none.
 	ConfigFile string
 }
@@ -124,6 +125,13 @@ type RateLimit struct {
 	RegisterAccount Rate
 	ResetIP         Rate
 	ResetAccount    Rate
+}
+
+// MFA configures two-step verification policy.
+type MFA struct {
+	// Required makes every sign-in to a service (OpenID Connect) need a
+	// second factor; members without one are asked to set it up.
+	Required bool
 }
 
 // Gateway configures `kaiin gateway`.

@@ -162,6 +162,7 @@ var keyCases = []struct {
 	{key: "rate_limit.signin_account", good: map[string]string{"3/15m": "3/15m"}, bad: []badValue{{value: "-1/1m"}}},
 	{key: "rate_limit.register_ip", good: map[string]string{"off": "off"}, bad: []badValue{{value: "1/-1h"}}},
 	{key: "keys.algorithms", good: map[string]string{"ES256": "ES256", "ES256,RS256": "ES256,RS256"}, bad: []badValue{{value: "RS256"}, {value: "ES256,HS256"}}},
+	{key: "mfa.required", good: map[string]string{"true": "true", "false": "false"}, bad: []badValue{{value: "sometimes"}}},
 	{key: "gateway.addr", good: map[string]string{":8081": ":8081"}, bad: []badValue{{value: "nope"}}},
 	{key: "gateway.metrics_addr", good: map[string]string{"127.0.0.1:9999": "127.0.0.1:9999"}, bad: []badValue{{value: "9999"}}},
 	{key: "gateway.issuer_url", good: map[string]string{"https://id.example.com": "https://id.example.com"}, bad: []badValue{{value: "id.example.com"}}},

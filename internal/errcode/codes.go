@@ -201,4 +201,7 @@ var (
 	PasskeyNone = def("KAI-PASSKEY-008", 400,
 		"No passkey is set up for this account.",
 		"このアカウントにはパスキーが設定されていません。")
+	MFARequired = def("KAI-MFA-009", 403,
+		"%s requires two-step verification. Set up an authenticator app or a passkey on your account page, then sign in to the service again.",
+		"%sを利用するには2段階認証が必要です。アカウントページで認証アプリまたはパスキーを設定してから、もう一度サービスにログインしてください。")
 )

@@ -39,7 +39,7 @@ func testMemberAPI(t *testing.T, be apptest.Backend) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tok, err := (&clientcredentials.Config{ClientID: cl.ID, ClientSecret: secret, TokenURL: n.URL + "/oauth/token"}).Token(ctx)
+		tok, err := (&clientcredentials.Config{ClientID: cl.ID, ClientSecret: secret, TokenURL: n.URL + "/oauth/token", Scopes: scopes}).Token(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

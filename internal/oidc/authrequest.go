@@ -32,13 +32,14 @@ type authRequest struct {
 	AuthTime time.Time `json:"auth_time,omitzero"`
 	AMR      []string  `json:"amr,omitempty"`
 	IsDone   bool      `json:"done,omitempty"`
+	ACR      string    `json:"acr,omitempty"`
 	// SessionID is the browser session that signed in: signing that
 	// device out revokes the refresh tokens issued through it.
 	SessionID string `json:"sid,omitempty"`
 }
 
 func (a *authRequest) GetID() string          { return a.ID }
-func (a *authRequest) GetACR() string         { return "" }
+func (a *authRequest) GetACR() string         { return a.ACR }
 func (a *authRequest) GetAMR() []string       { return a.AMR }
 func (a *authRequest) GetAudience() []string  { return []string{a.ClientID} }
 func (a *authRequest) GetAuthTime() time.Time { return a.AuthTime }

@@ -14,6 +14,22 @@ import (
 	"github.com/kaiin-project/kaiin/internal/store"
 )
 
+// Authentication context classes (the ID token's acr): a password alone,
+// or more than one factor. A relying party asks for the second with
+// acr_values=urn:kaiin:acr:mfa.
+const (
+	ACRPassword = "urn:kaiin:acr:pwd"
+	ACRMFA      = "urn:kaiin:acr:mfa"
+)
+
+// ACRFor is the class of a sign-in whose methods were amr.
+func ACRFor(amr []string) string {
+	if slices.Contains(amr, "mfa") {
+		return ACRMFA
+	}
+	return ACRPassword
+}
+
 // LoginRequest is what the sign-in pages need to know of an authorization
 // request.
 type LoginRequest struct {
@@ -26,6 +42,10 @@ type LoginRequest struct {
 	LoginHint   string
 	UILocales   []string
 	SkipConsent bool
+	// RequireMFA: the sign-in must have used a second factor (the client
+	// or the operator requires it, or the relying party asked for
+	// ACRMFA).
+	RequireMFA bool
 }
 
 // HasPrompt reports whether the relying party asked for prompt p.
@@ -56,7 +76,8 @@ func (p *Provider) LoginRequest(ctx context.Context, id string) (*LoginRequest, 
 		return nil, errcode.New(errcode.AuthRequestUnknown, "")
 	}
 	lr := &LoginRequest{ID: ar.ID, ClientID: ar.ClientID, ClientName: c.c.Name, Scopes: ar.Scopes,
-		Prompt: ar.Prompt, LoginHint: ar.LoginHint, UILocales: ar.UILocales, SkipConsent: c.c.SkipConsent}
+		Prompt: ar.Prompt, LoginHint: ar.LoginHint, UILocales: ar.UILocales, SkipConsent: c.c.SkipConsent,
+		RequireMFA: p.opts.RequireMFA || c.c.RequireMFA || slices.Contains(ar.ACRValues, ACRMFA)}
 	if ar.MaxAge != nil {
 		d := time.Duration(*ar.MaxAge) * time.Second
 		lr.MaxAge = &d
@@ -159,6 +180,8 @@ func (p *Provider) Reject(w http.ResponseWriter, r *http.Request, id, reason str
 	case "consent_required":
 		e = zoidc.ErrInteractionRequired()
 		e.ErrorType = "consent_required"
+	case "interaction_required":
+		e = zoidc.ErrInteractionRequired()
 	case "account_selection_required":
 		e = zoidc.ErrInteractionRequired()
 		e.ErrorType = "account_selection_required"

@@ -34,6 +34,8 @@ type ClientSpec struct {
 	ApplicationType string          `json:"application_type,omitempty"` // web (default) or native
 	SigningAlg      string          `json:"id_token_signed_response_alg,omitempty"`
 	SkipConsent     bool            `json:"skip_consent,omitempty"`
+	// RequireMFA: members signing in to this client need a second factor.
+	RequireMFA bool `json:"require_mfa,omitempty"`
 }
 
 // SpecError lists what is wrong with a ClientSpec, field by field.
@@ -242,6 +244,7 @@ func apply(cl store.Client, s ClientSpec, now time.Time) store.Client {
 	cl.ApplicationType = s.ApplicationType
 	cl.SigningAlg = s.SigningAlg
 	cl.SkipConsent = s.SkipConsent
+	cl.RequireMFA = s.RequireMFA
 	cl.UpdatedAt = now
 	return cl
 }
@@ -250,7 +253,8 @@ func apply(cl store.Client, s ClientSpec, now time.Time) store.Client {
 func Spec(cl store.Client) ClientSpec {
 	return ClientSpec{Name: cl.Name, RedirectURIs: cl.RedirectURIs, PostLogoutRedirectURIs: cl.PostLogoutRedirectURIs,
 		GrantTypes: cl.GrantTypes, Scopes: cl.Scopes, AuthMethod: cl.AuthMethod, Public: cl.AuthMethod == "none",
-		JWKS: cl.JWKS, ApplicationType: cl.ApplicationType, SigningAlg: cl.SigningAlg, SkipConsent: cl.SkipConsent}
+		JWKS: cl.JWKS, ApplicationType: cl.ApplicationType, SigningAlg: cl.SigningAlg, SkipConsent: cl.SkipConsent,
+		RequireMFA: cl.RequireMFA}
 }
 
 // Update changes a client with edit, applied to its current spec.

@@ -6,11 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -747,5 +750,92 @@ func TestProfileClaimsByScope(t *testing.T) {
 	some := userinfo("profile")
 	if some["family_name"] != "山田" || some["phone_number"] != nil || some["address"] != nil {
 		t.Fatalf("claims with profile only: %v", some)
+	}
+}
+
+func oathCode(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	out, err := exec.Command("oathtool", "--totp", "-b", "-N", fmt.Sprintf("@%d", at.Unix()), secret).Output()
+	if err != nil {
+		t.Fatalf("oathtool: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// A relying party that asks for acr urn:kaiin:acr:mfa (or a client that
+// requires it) gets a second-factor sign-in: a member without one is told
+// to set one up; a session without one is stepped up; the ID token says so.
+func TestStepUpToMFA(t *testing.T) {
+	f := setup(t, apptest.SQLite)
+	ctx := t.Context()
+	cfg := f.oauth2()
+	verifier := oauth2.GenerateVerifier()
+	acrOf := func(code string) (string, []string) {
+		tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		idt, err := f.provider.Verifier(&gooidc.Config{ClientID: f.web.ID}).Verify(ctx, tok.Extra("id_token").(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c struct {
+			ACR string   `json:"acr"`
+			AMR []string `json:"amr"`
+		}
+		idt.Claims(&c)
+		return c.ACR, c.AMR
+	}
+	b := newBrowser(t)
+	if acr, _ := acrOf(startCode(t, b, cfg, verifier)); acr != oidc.ACRPassword {
+		t.Fatalf("password sign-in acr %q", acr)
+	}
+	mfaURL := cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("acr_values", oidc.ACRMFA))
+
+	// No second factor yet: told to set one up, not sent back.
+	p := b.get(mfaURL)
+	if p.status != 403 || !strings.Contains(p.body, "KAI-MFA-009") || p.location != "" {
+		t.Fatalf("no factor: %d %s", p.status, p.body)
+	}
+	// prompt=none cannot step up.
+	q := callback(t, b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("acr_values", oidc.ACRMFA), oauth2.SetAuthURLParam("prompt", "none"))))
+	if q.Get("error") != "interaction_required" {
+		t.Fatalf("prompt=none: %v", q)
+	}
+
+	// With an authenticator app, the existing password session is stepped up.
+	en, err := f.node.App.MFA.BeginTOTP(ctx, f.member.ID, memberEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.node.App.MFA.ConfirmTOTP(ctx, f.member.ID, en.FactorID, oathCode(t, en.Secret, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	p = b.get(mfaURL)
+	if !strings.Contains(p.url, "/login/mfa") {
+		t.Fatalf("not asked for a second factor: %s", p.url)
+	}
+	u, _ := url.Parse(p.url)
+	q = callback(t, b.post(u.Scheme+"://"+u.Host+"/login/mfa", url.Values{"code": {oathCode(t, en.Secret, time.Now().Add(30*time.Second))}}))
+	acr, amr := acrOf(q.Get("code"))
+	if acr != oidc.ACRMFA || !slices.Contains(amr, "otp") || !slices.Contains(amr, "mfa") {
+		t.Fatalf("after step-up: acr %q amr %v", acr, amr)
+	}
+	// The stepped-up session satisfies the next request silently.
+	if q := callback(t, b.get(mfaURL)); q.Get("code") == "" {
+		t.Fatalf("second request: %v", q)
+	}
+
+	// A client registered with require_mfa needs it without asking.
+	strict, secret, err := f.node.App.Clients.Create(ctx, oidc.ClientSpec{Name: "Bank", RedirectURIs: []string{redirectURI}, RequireMFA: true, SkipConsent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg := &oauth2.Config{ClientID: strict.ID, ClientSecret: secret, RedirectURL: redirectURI, Scopes: []string{"openid"}, Endpoint: f.provider.Endpoint()}
+	fresh := newBrowser(t)
+	p = fresh.signIn(fresh.get(scfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier))), memberEmail, memberPW)
+	if !strings.Contains(p.url, "/login/mfa") {
+		t.Fatalf("require_mfa client: not asked for a second factor: %s", p.url)
 	}
 }

@@ -19,8 +19,10 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
@@ -47,6 +49,9 @@ type Options struct {
 	// and EndSession signs that browser out; the sign-in pages own both.
 	SessionUser func(r *http.Request) (userID string, ok bool)
 	EndSession  func(w http.ResponseWriter, r *http.Request)
+	// RequireMFA makes every sign-in through the provider need a second
+	// factor (config mfa.required).
+	RequireMFA bool
 	// ErrorPage shows a person a coded, translated error (an authorization
 	// request that cannot be sent back to any relying party).
 	ErrorPage func(w http.ResponseWriter, r *http.Request, c *errcode.Code)
@@ -145,12 +150,21 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		cfg := op.CreateDiscoveryConfig(ctx, p.op, p.st)
 		cfg.ScopesSupported = SupportedScopes
 		cfg.CodeChallengeMethodsSupported = []zoidc.CodeChallengeMethod{zoidc.CodeChallengeMethodS256}
+		cfg.ACRValuesSupported = []string{ACRPassword, ACRMFA}
 		p.disc, _ = json.Marshal(cfg)
 	})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=3600")
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Cache-Control"] = hdrCacheHour
 	_, _ = w.Write(p.disc)
 }
+
+// Header values of the key set and discovery answers, built once: set
+// directly under their canonical keys, they cost nothing per request.
+var (
+	hdrCacheHour = []string{"public, max-age=3600"}
+	hdrCache5Min = []string{"public, max-age=300"}
+)
 
 // keys serves the published key set, rendered again only when it changes.
 func (p *Provider) keys(w http.ResponseWriter, r *http.Request) {
@@ -160,26 +174,42 @@ func (p *Provider) keys(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Cache-Control"] = hdrCache5Min
 	_, _ = w.Write(b)
 }
 
-// jwksCache keeps the rendered key set for a few seconds.
+// jwksCache keeps the published key set for a few seconds: rendered for
+// GET /keys, and by key ID for verifying access tokens (with the tokens
+// verified by those keys, see tokenCache). Readers take no lock.
 type jwksCache struct {
 	keys Keys
 	now  func() time.Time
 
-	mu      sync.Mutex
+	mu     sync.Mutex // serializes loads
+	cur    atomic.Pointer[keySetSnapshot]
+	tokens tokenCache
+}
+
+type keySetSnapshot struct {
 	body    []byte
+	byKID   map[string]jose.JSONWebKey
+	loaded  time.Time
 	expires time.Time
 }
 
-func (c *jwksCache) get(ctx context.Context) ([]byte, error) {
+// snapshot returns the current key set, loading it when it is older than
+// a few seconds (or, with force, older than a second: an unknown key ID).
+func (c *jwksCache) snapshot(ctx context.Context, force bool) (*keySetSnapshot, error) {
+	now := c.now()
+	if s := c.cur.Load(); s != nil && now.Before(s.expires) && (!force || now.Sub(s.loaded) < time.Second) {
+		return s, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.body != nil && c.now().Before(c.expires) {
-		return c.body, nil
+	if s := c.cur.Load(); s != nil && now.Before(s.expires) && (!force || now.Sub(s.loaded) < time.Second) {
+		return s, nil
 	}
 	ks, err := c.keys.KeySet(ctx)
 	if err != nil {
@@ -188,15 +218,44 @@ func (c *jwksCache) get(ctx context.Context) ([]byte, error) {
 	set := struct {
 		Keys []any `json:"keys"`
 	}{Keys: []any{}}
+	byKID := make(map[string]jose.JSONWebKey, len(ks))
 	for _, k := range ks {
-		set.Keys = append(set.Keys, jwk(k))
+		j := jwk(k)
+		set.Keys = append(set.Keys, j)
+		byKID[j.KeyID] = j
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
 		return nil, err
 	}
-	c.body, c.expires = b, c.now().Add(5*time.Second)
-	return b, nil
+	s := &keySetSnapshot{body: b, byKID: byKID, loaded: now, expires: now.Add(5 * time.Second)}
+	c.cur.Store(s)
+	return s, nil
+}
+
+func (c *jwksCache) get(ctx context.Context) ([]byte, error) {
+	s, err := c.snapshot(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return s.body, nil
+}
+
+// key returns the published key kid. An unknown kid reloads the set (at
+// most once a second), for a key published since the last load.
+func (c *jwksCache) key(ctx context.Context, kid string) (jose.JSONWebKey, bool) {
+	s, err := c.snapshot(ctx, false)
+	if err != nil {
+		return jose.JSONWebKey{}, false
+	}
+	if k, ok := s.byKID[kid]; ok {
+		return k, true
+	}
+	if s, err = c.snapshot(ctx, true); err != nil {
+		return jose.JSONWebKey{}, false
+	}
+	k, ok := s.byKID[kid]
+	return k, ok
 }
 
 // authorize checks the client and redirect URI first: errors about them

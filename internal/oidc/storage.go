@@ -206,6 +206,7 @@ func (s *storage) complete(ctx context.Context, id, userID, sessionID string, au
 		return err
 	}
 	ar.UserID, ar.AuthTime, ar.AMR, ar.IsDone, ar.SessionID = userID, authTime.UTC(), amr, true, sessionID
+	ar.ACR = ACRFor(amr)
 	return s.putJSON(ctx, arKey(id), ar, s.life.AuthRequest)
 }
 

@@ -2,14 +2,14 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,8 +21,42 @@ const requestIDKey ctxKey = iota
 
 // RequestID returns the id of the request ctx belongs to.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
+	if c, ok := ctx.Value(requestIDKey).(*idCtx); ok {
+		return c.id
+	}
+	return ""
+}
+
+// idCtx carries the request id on the request's context. It is one
+// allocation per request, where context.WithValue would box the id in an
+// interface besides; it also holds the backing array of the X-Request-Id
+// header's value.
+type idCtx struct {
+	context.Context
+	id  string
+	hdr [1]string
+}
+
+func (c *idCtx) Value(key any) any {
+	if key == any(requestIDKey) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// newRequestID returns 16 hex digits of randomness. Request ids are for
+// correlating logs, not secrets: the runtime's per-thread ChaCha8 source
+// (seeded from the system's) is enough and costs no system call.
+func newRequestID() string {
+	v := mrand.Uint64()
+	var b [16]byte
+	for i := 15; i >= 0; i-- {
+		b[i] = hexDigits[v&0xf]
+		v >>= 4
+	}
+	return string(b[:])
 }
 
 // withRequestID gives each request an id (kept from a trusted proxy's
@@ -31,12 +65,12 @@ func withRequestID(trustHeader func(*http.Request) bool, next http.Handler) http
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
 		if id == "" || len(id) > 64 || !trustHeader(r) || strings.ContainsFunc(id, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+			id = newRequestID()
 		}
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		c := &idCtx{Context: r.Context(), id: id}
+		c.hdr[0] = id
+		w.Header()["X-Request-Id"] = c.hdr[:]
+		next.ServeHTTP(w, r.WithContext(c))
 	})
 }
 
@@ -71,6 +105,23 @@ type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+
+	// byLabels keeps the labelled counter and histogram of each (route,
+	// method, status class) seen, so that a request costs one map lookup
+	// instead of hashing its label values into each vector. The map is
+	// replaced, never changed: readers take no lock.
+	byLabels atomic.Pointer[map[metricKey]*routeMetrics]
+	mu       sync.Mutex // serializes the replacements
+}
+
+type metricKey struct {
+	route, method string
+	class         int // status / 100, 0 for out of range
+}
+
+type routeMetrics struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -90,11 +141,55 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
+// of returns the metrics of a (route, method, status) triple. Routes are
+// patterns and methods are mapped to a fixed list, so the map is bounded.
+func (m *httpMetrics) of(route, method string, status int) *routeMetrics {
+	k := metricKey{route: route, method: methodLabel(method), class: status / 100}
+	if status < 100 || status > 599 {
+		k.class = 0
+	}
+	if mp := m.byLabels.Load(); mp != nil {
+		if rm := (*mp)[k]; rm != nil {
+			return rm
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.byLabels.Load()
+	if old != nil {
+		if rm := (*old)[k]; rm != nil {
+			return rm
+		}
+	}
+	rm := &routeMetrics{
+		requests: m.requests.WithLabelValues(k.route, k.method, classLabels[k.class]),
+		duration: m.duration.WithLabelValues(k.route, k.method),
+	}
+	next := make(map[metricKey]*routeMetrics, 1+len(mapOrNil(old)))
+	for kk, v := range mapOrNil(old) {
+		next[kk] = v
+	}
+	next[k] = rm
+	m.byLabels.Store(&next)
+	return rm
+}
+
+func mapOrNil(p *map[metricKey]*routeMetrics) map[metricKey]*routeMetrics {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// classLabels are the status class labels by status / 100 (0: out of
+// range).
+var classLabels = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
 func statusClass(code int) string {
 	if code < 100 || code > 599 {
 		return "other"
 	}
-	return strconv.Itoa(code/100) + "xx"
+	return classLabels[code/100]
 }
 
 func methodLabel(m string) string {
@@ -128,18 +223,21 @@ func observe(log *slog.Logger, m *httpMetrics, recovered http.HandlerFunc, next 
 				route = "unmatched"
 			}
 			d := time.Since(start)
-			m.requests.WithLabelValues(route, methodLabel(r.Method), statusClass(sw.status)).Inc()
-			m.duration.WithLabelValues(route, methodLabel(r.Method)).Observe(d.Seconds())
+			rm := m.of(route, r.Method, sw.status)
+			rm.requests.Inc()
+			rm.duration.Observe(d.Seconds())
 			// The path is logged without its query: links carry tokens there.
 			lvl := slog.LevelInfo
 			if sw.status >= 500 {
 				lvl = slog.LevelWarn
 			}
-			log.LogAttrs(r.Context(), lvl, "http request",
-				slog.String("request_id", RequestID(r.Context())),
-				slog.String("method", r.Method), slog.String("route", route),
-				slog.String("path", r.URL.Path), slog.Int("status", sw.status),
-				slog.Int("bytes", sw.size), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
+			if ctx := r.Context(); log.Enabled(ctx, lvl) {
+				log.LogAttrs(ctx, lvl, "http request",
+					slog.String("request_id", RequestID(ctx)),
+					slog.String("method", r.Method), slog.String("route", route),
+					slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+					slog.Int("bytes", sw.size), slog.Float64("duration_ms", float64(d.Microseconds())/1000))
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})

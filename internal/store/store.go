@@ -104,8 +104,10 @@ type Client struct {
 	// SkipConsent marks a first-party client whose members are not asked
 	// for consent.
 	SkipConsent bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// RequireMFA makes signing in to this client need a second factor.
+	RequireMFA bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // ClientStore keeps OAuth clients.

@@ -3,10 +3,12 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/kaiin-project/kaiin/internal/errcode"
 	"github.com/kaiin-project/kaiin/internal/i18n"
+	"github.com/kaiin-project/kaiin/internal/mfa"
 	"github.com/kaiin-project/kaiin/internal/oidc"
 	"github.com/kaiin-project/kaiin/internal/session"
 	"github.com/kaiin-project/kaiin/internal/store"
@@ -52,6 +54,10 @@ func langFor(r *http.Request, lr *oidc.LoginRequest) i18n.Lang {
 // continueAuthorization goes on once the member is signed in: to consent
 // if needed, else back to the relying party.
 func (h *Handler) continueAuthorization(w http.ResponseWriter, r *http.Request, lr *oidc.LoginRequest, u *store.User, s *session.Session) {
+	if lr.RequireMFA && !slices.Contains(s.AMR, "mfa") {
+		h.stepUp(w, r, lr, u)
+		return
+	}
 	need, err := h.OIDC.NeedsConsent(r.Context(), lr, u.ID)
 	if err != nil {
 		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
@@ -75,6 +81,32 @@ func (h *Handler) finishAuthorization(w http.ResponseWriter, r *http.Request, lr
 		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// stepUp asks a signed-in member for a second factor the relying party
+// (or the operator) requires; one who has none is sent to set one up.
+func (h *Handler) stepUp(w http.ResponseWriter, r *http.Request, lr *oidc.LoginRequest, u *store.User) {
+	if lr.HasPrompt("none") {
+		h.OIDC.Reject(w, r, lr.ID, "interaction_required")
+		return
+	}
+	has := false
+	if fs, err := h.Store.ListFactors(r.Context(), u.ID); err == nil {
+		for _, f := range fs {
+			if f.Confirmed && (f.Kind == mfa.KindTOTP || f.Kind == "webauthn") {
+				has = true
+			}
+		}
+	}
+	if !has || h.MFA == nil {
+		p := h.newPage(r, "mfa.title")
+		p.Data = message{LinkHref: "/account", LinkText: "link.account"}
+		h.fail(w, r, "message", p, errcode.New(errcode.MFARequired, "", lr.ClientName))
+		return
+	}
+	if err := h.startSecondFactor(w, r, u, "", lr.ID); err != nil {
+		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
+	}
 }
 
 // loginForAuthorization answers GET /login?authRequestID=…: a session that

@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kaiin-project/kaiin/internal/sqldb"
@@ -43,6 +45,77 @@ type State struct {
 	Logger *slog.Logger
 
 	db *sqldb.DB
+	// prepared holds the hot statements, each prepared on first use (the
+	// tables exist only once Migrate has run) and then reused: database/sql
+	// keeps a prepared statement per pooled connection, so a query no
+	// longer parses and plans its SQL on every call.
+	prepared [numHot]atomic.Pointer[sql.Stmt]
+	prepMu   sync.Mutex
+}
+
+// The hot statements: the ones every token, sign-in and rate limit uses.
+const (
+	hotSet = iota
+	hotSetNX
+	hotGet
+	hotIncr
+	numHot
+)
+
+var hotSQL = [numHot]string{
+	hotSet: `
+		INSERT INTO kaiin_state_kv (key, value, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+	hotSetNX: `
+		INSERT INTO kaiin_state_kv (key, value, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+		WHERE kaiin_state_kv.expires_at <= $4
+		RETURNING 1`,
+	hotGet: `SELECT value FROM kaiin_state_kv WHERE key = $1 AND expires_at > $2`,
+	hotIncr: `
+		INSERT INTO kaiin_state_counters (key, n, expires_at) VALUES ($1, 1, $2)
+		ON CONFLICT (key) DO UPDATE SET
+			n = CASE WHEN kaiin_state_counters.expires_at <= $3 THEN 1
+			         ELSE kaiin_state_counters.n + 1 END,
+			expires_at = CASE WHEN kaiin_state_counters.expires_at <= $3 THEN excluded.expires_at
+			                  ELSE kaiin_state_counters.expires_at END
+		RETURNING n`,
+}
+
+// stmt returns hot statement i, preparing it the first time; nil when it
+// cannot be prepared (the caller then runs the SQL unprepared, and the
+// next call tries again).
+func (s *State) stmt(ctx context.Context, i int) *sql.Stmt {
+	if st := s.prepared[i].Load(); st != nil {
+		return st
+	}
+	s.prepMu.Lock()
+	defer s.prepMu.Unlock()
+	if st := s.prepared[i].Load(); st != nil {
+		return st
+	}
+	st, err := s.db.PrepareContext(context.WithoutCancel(ctx), hotSQL[i])
+	if err != nil {
+		return nil
+	}
+	s.prepared[i].Store(st)
+	return st
+}
+
+// execHot runs hot statement i as an Exec.
+func (s *State) execHot(ctx context.Context, i int, args ...any) (sql.Result, error) {
+	if st := s.stmt(ctx, i); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return s.db.ExecContext(ctx, hotSQL[i], args...)
+}
+
+// queryRowHot runs hot statement i as a QueryRow.
+func (s *State) queryRowHot(ctx context.Context, i int, args ...any) *sql.Row {
+	if st := s.stmt(ctx, i); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, hotSQL[i], args...)
 }
 
 // New returns a hot state in db. The caller keeps ownership of db.
@@ -73,10 +146,7 @@ func (s *State) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx, `
-		INSERT INTO kaiin_state_kv (key, value, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-		key, nonNil(value), exp)
+	_, err = s.execHot(ctx, hotSet, key, nonNil(value), exp)
 	if err != nil {
 		return fmt.Errorf("sqlstate: set: %w", err)
 	}
@@ -91,12 +161,7 @@ func (s *State) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 		return false, err
 	}
 	var one int
-	err = s.db.QueryRowContext(ctx, `
-		INSERT INTO kaiin_state_kv (key, value, expires_at) VALUES ($1, $2, $3)
-		ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
-		WHERE kaiin_state_kv.expires_at <= $4
-		RETURNING 1`,
-		key, nonNil(value), exp, now).Scan(&one)
+	err = s.queryRowHot(ctx, hotSetNX, key, nonNil(value), exp, now).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil // a live row is in the way
@@ -109,9 +174,7 @@ func (s *State) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 // Get implements state.State.
 func (s *State) Get(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
-	err := s.db.QueryRowContext(ctx,
-		`SELECT value FROM kaiin_state_kv WHERE key = $1 AND expires_at > $2`,
-		key, s.now()).Scan(&v)
+	err := s.queryRowHot(ctx, hotGet, key, s.now()).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, state.ErrNotFound
@@ -212,15 +275,7 @@ func (s *State) Incr(ctx context.Context, key string, window time.Duration) (int
 		return 0, err
 	}
 	var n int64
-	err = s.db.QueryRowContext(ctx, `
-		INSERT INTO kaiin_state_counters (key, n, expires_at) VALUES ($1, 1, $2)
-		ON CONFLICT (key) DO UPDATE SET
-			n = CASE WHEN kaiin_state_counters.expires_at <= $3 THEN 1
-			         ELSE kaiin_state_counters.n + 1 END,
-			expires_at = CASE WHEN kaiin_state_counters.expires_at <= $3 THEN excluded.expires_at
-			                  ELSE kaiin_state_counters.expires_at END
-		RETURNING n`,
-		key, exp, now).Scan(&n)
+	err = s.queryRowHot(ctx, hotIncr, key, exp, now).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("sqlstate: incr: %w", err)
 	}
@@ -305,7 +360,8 @@ func (s *State) Ping(ctx context.Context) error {
 }
 
 // Close implements state.State. It does nothing: the *sql.DB is shared
-// with the durable store and belongs to the caller, who closes it.
+// with the durable store and belongs to the caller, who closes it (which
+// also frees the prepared statements).
 func (s *State) Close() error { return nil }
 
 // GC deletes expired rows, at most gcBatch per statement, until none are

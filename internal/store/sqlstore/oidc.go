@@ -37,7 +37,7 @@ type rowScanner interface {
 
 const clientColumns = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
 	grant_types, scopes, auth_method, jwks, application_type, signing_alg,
-	skip_consent, created_at, updated_at`
+	skip_consent, created_at, updated_at, require_mfa`
 
 // clientArgs returns c's columns in the order of clientColumns.
 func (s *Store) clientArgs(c store.Client) ([]any, error) {
@@ -50,7 +50,7 @@ func (s *Store) clientArgs(c store.Client) ([]any, error) {
 	}
 	return []any{c.ID, c.Name, c.SecretHash, lists[0], lists[1], lists[2], lists[3],
 		c.AuthMethod, nullBytesArg(c.JWKS), c.ApplicationType, c.SigningAlg,
-		c.SkipConsent, s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt)}, nil
+		c.SkipConsent, s.timeArg(c.CreatedAt), s.timeArg(c.UpdatedAt), c.RequireMFA}, nil
 }
 
 func scanClient(row rowScanner) (store.Client, error) {
@@ -58,7 +58,7 @@ func scanClient(row rowScanner) (store.Client, error) {
 	err := row.Scan(&c.ID, &c.Name, &c.SecretHash, dbList{&c.RedirectURIs},
 		dbList{&c.PostLogoutRedirectURIs}, dbList{&c.GrantTypes}, dbList{&c.Scopes},
 		&c.AuthMethod, &c.JWKS, &c.ApplicationType, &c.SigningAlg, &c.SkipConsent,
-		dbTime{&c.CreatedAt}, dbTime{&c.UpdatedAt})
+		dbTime{&c.CreatedAt}, dbTime{&c.UpdatedAt}, &c.RequireMFA)
 	return normalizeClient(c), err
 }
 
@@ -84,7 +84,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 		return fmt.Errorf("sqlstore: create client %s: %w", c.ID, err)
 	}
 	_, err = s.db.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, args...)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`, args...)
 	if sqldb.IsUniqueViolation(err) {
 		return fmt.Errorf("sqlstore: create client %s: ID taken: %w", c.ID, store.ErrAlreadyExists)
 	}
@@ -157,7 +157,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(store.C
 	_, err = tx.ExecContext(ctx, `UPDATE clients SET name = $2, secret_hash = $3,
 		redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6, scopes = $7,
 		auth_method = $8, jwks = $9, application_type = $10, signing_alg = $11,
-		skip_consent = $12, created_at = $13, updated_at = $14 WHERE id = $1`, args...)
+		skip_consent = $12, created_at = $13, updated_at = $14, require_mfa = $15 WHERE id = $1`, args...)
 	if err != nil {
 		return store.Client{}, fmt.Errorf("sqlstore: update client %s: %w", id, err)
 	}

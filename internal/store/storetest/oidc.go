@@ -91,6 +91,7 @@ func newClient(id string) store.Client {
 		ApplicationType:        "web",
 		SigningAlg:             "ES256",
 		SkipConsent:            true,
+		RequireMFA:             true,
 		CreatedAt:              base,
 		UpdatedAt:              base.Add(time.Minute),
 	}
@@ -368,6 +369,7 @@ func testClientUpdate(ctx context.Context, t *testing.T, s store.Store) {
 		ApplicationType:        "native",
 		SigningAlg:             "RS256",
 		SkipConsent:            false,
+		RequireMFA:             false,
 		CreatedAt:              time.Date(1969, 7, 20, 20, 17, 40, 1000, time.UTC),
 		UpdatedAt:              changed,
 	}
