@@ -59,6 +59,7 @@ type Store interface {
 	FactorStore
 	ProfileStore
 	AuditStore
+	RouteStore
 
 	// GetOrCreateSecret returns the secret stored under name, creating it
 	// with generate when it does not exist yet. Concurrent callers on any
@@ -288,4 +289,28 @@ type AuditStore interface {
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
 	// ListAudit returns a member's events, newest first, at most limit.
 	ListAudit(ctx context.Context, subject string, limit int) ([]AuditEvent, error)
+}
+
+// StoredRoute is a gateway route as operators manage it: its name and its
+// definition (a JSON object in the gateway's routes format, which the
+// gateway package validates).
+type StoredRoute struct {
+	Name      string
+	Spec      []byte
+	UpdatedAt time.Time
+}
+
+// RouteStore keeps the gateway's routes with a version number that every
+// change increases, so that gateway nodes notice a change by polling one
+// number.
+type RouteStore interface {
+	// PutRoute creates or replaces the route of that name.
+	PutRoute(ctx context.Context, r StoredRoute) error
+	// DeleteRoute removes a route, or returns ErrNotFound.
+	DeleteRoute(ctx context.Context, name string) error
+	// ListRoutes returns every route, ordered by name, and the version they
+	// are at, read together.
+	ListRoutes(ctx context.Context) ([]StoredRoute, int64, error)
+	// RoutesVersion returns the current version (0 before any change).
+	RoutesVersion(ctx context.Context) (int64, error)
 }

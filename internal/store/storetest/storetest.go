@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests = append(tests, factorTests...)
 	tests = append(tests, profileTests...)
 	tests = append(tests, auditTests...)
+	tests = append(tests, routeTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
