@@ -20,6 +20,8 @@ func admin(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	switch {
 	case len(args) >= 2 && args[0] == "user" && args[1] == "create":
 		return createUser(ctx, "admin user create", args[2:], false, stdin, stdout, stderr)
+	case len(args) >= 1 && args[0] == "route":
+		return routeCmd(ctx, args[1:], stdout, stderr)
 	case len(args) >= 1 && args[0] == "keys":
 		return keysCmd(ctx, args[1:], stdout, stderr)
 	case len(args) >= 1 && args[0] == "client":

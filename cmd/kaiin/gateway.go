@@ -33,22 +33,27 @@ func gatewayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	gc := cfg.Gateway
-	if gc.RoutesFile == "" {
-		return config.FieldError{Key: "gateway.routes_file", Msg: "is required by kaiin gateway"}
-	}
 	if gc.IssuerURL == "" {
 		gc.IssuerURL = cfg.PublicURL
 	}
 	log := newLogger(cfg, stderr)
-	routes, err := readRoutes(gc.RoutesFile)
-	if err != nil {
-		return err
-	}
 	d, err := app.OpenData(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
+	// Routes from a file (SIGHUP reloads it), or from the durable store
+	// (kaiin admin route), polled for changes.
+	var routes []gateway.Route
+	var version int64
+	if gc.RoutesFile != "" {
+		routes, err = readRoutes(gc.RoutesFile)
+	} else {
+		routes, version, err = gateway.LoadStoredRoutes(ctx, d.Store)
+	}
+	if err != nil {
+		return err
+	}
 	sealer, err := app.NewSealer(cfg)
 	if err != nil {
 		return err
@@ -97,6 +102,9 @@ func gatewayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	msrv := &http.Server{Handler: ops, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = msrv.Serve(mln) }()
+	if gc.RoutesFile == "" {
+		go gw.WatchStoredRoutes(ctx, d.Store, version, gc.PollInterval, log)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("kaiin gateway started", "addr", ln.Addr().String(), "metrics_addr", mln.Addr().String(), "routes", len(routes), "issuer", gc.IssuerURL)
@@ -109,6 +117,9 @@ func gatewayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for {
 		select {
 		case <-hup:
+			if gc.RoutesFile == "" {
+				continue // stored routes are polled
+			}
 			rs, err := readRoutes(gc.RoutesFile)
 			if err == nil {
 				err = gw.SetRoutes(rs)

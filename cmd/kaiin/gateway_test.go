@@ -149,9 +149,70 @@ func TestGatewayCommand(t *testing.T) {
 	<-serveDone
 }
 
-func TestGatewayCommandNeedsRoutes(t *testing.T) {
-	code, _, errOut := kaiin(t, t.Context(), "", "gateway", "--data-dir", t.TempDir())
-	if code != 1 || !strings.Contains(errOut, "gateway.routes_file") {
-		t.Fatalf("exit %d: %s", code, errOut)
+// Routes managed with kaiin admin route reach every gateway node within
+// the poll interval, without a restart; a bad route is refused whole.
+func TestStoredRoutesReachEveryGateway(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "upstream "+r.URL.Path)
+	}))
+	defer upstream.Close()
+	if code, _, errOut := kaiin(t, ctx, "", "admin", "route", "put", "bad", "--path-prefix", "/x/", "--data-dir", dir); code != 1 || !strings.Contains(errOut, "upstreams") {
+		t.Fatalf("a route without upstreams: exit %d %s", code, errOut)
+	}
+
+	type gw struct{ addr, metrics string }
+	gws := []gw{{freeAddr(t), freeAddr(t)}, {freeAddr(t), freeAddr(t)}}
+	done := make(chan int, len(gws))
+	for _, g := range gws {
+		setEnviron(func() []string {
+			return []string{"KAIIN_GATEWAY_ADDR=" + g.addr, "KAIIN_GATEWAY_METRICS_ADDR=" + g.metrics, "KAIIN_GATEWAY_POLL_INTERVAL=200ms"}
+		})
+		go func() {
+			var o, e bytes.Buffer
+			done <- run(ctx, []string{"gateway", "--data-dir", dir}, nil, &o, &e)
+		}()
+		waitReady(t, "http://"+g.metrics+"/readyz")
+	}
+	status := func(addr, path string) int {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	everywhere := func(path string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(time.Second)
+		for _, g := range gws {
+			for status(g.addr, path) != want {
+				if time.Now().After(deadline) {
+					t.Fatalf("gateway %s: %s is not %d within a second", g.addr, path, want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	everywhere("/open/a", 404)
+	if code, _, errOut := kaiin(t, ctx, "", "admin", "route", "put", "open", "--path-prefix", "/open/", "--upstream", upstream.URL,
+		"--anonymous", "--data-dir", dir); code != 0 {
+		t.Fatalf("route put: %s", errOut)
+	}
+	everywhere("/open/a", 200)
+	if code, out, _ := kaiin(t, ctx, "", "admin", "route", "list", "--data-dir", dir); code != 0 || !strings.Contains(out, "/open/") {
+		t.Fatalf("route list: %s", out)
+	}
+	if code, _, errOut := kaiin(t, ctx, "", "admin", "route", "delete", "open", "--data-dir", dir); code != 0 {
+		t.Fatalf("route delete: %s", errOut)
+	}
+	everywhere("/open/a", 404)
+	cancel()
+	for range gws {
+		if c := <-done; c != 0 {
+			t.Fatalf("gateway exit %d", c)
+		}
 	}
 }

@@ -26,6 +26,8 @@ Usage:
   kaiin admin client create --name N --redirect-uri U [--public] [--grant-type T …] [--scope S …] [--output json]
   kaiin admin client list|show ID|update ID [flags]|delete ID|rotate-secret ID
                                            manage OpenID Connect clients
+  kaiin admin route put NAME --path-prefix P --upstream U [flags] | list | delete NAME
+                                           manage the gateway's routes
   kaiin admin keys list|rotate [--alg ES256|RS256]
                                            show or rotate the token signing keys
   kaiin errors [--lang en|ja]              print the catalogue of error codes

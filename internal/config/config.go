@@ -146,7 +146,10 @@ type Gateway struct {
 	IssuerURL string
 	JWKSURL   string
 	// RoutesFile is the YAML or JSON file of routes; SIGHUP reloads it.
-	RoutesFile string
+	// Empty means the routes in the durable store (kaiin admin route),
+	// polled every PollInterval.
+	RoutesFile   string
+	PollInterval time.Duration
 	// RevocationMaxAge bounds how stale a token's "not revoked" answer may
 	// be (at most 1s).
 	RevocationMaxAge time.Duration
@@ -213,8 +216,9 @@ func Default() Config {
 			HashParallelism:  1,
 			HashQueueTimeout: 2 * time.Second,
 		},
-		Keys:    Keys{Algorithms: []string{"ES256", "RS256"}},
-		Gateway: Gateway{Addr: "127.0.0.1:8081", MetricsAddr: "127.0.0.1:9091", RevocationMaxAge: 500 * time.Millisecond},
+		Keys: Keys{Algorithms: []string{"ES256", "RS256"}},
+		Gateway: Gateway{Addr: "127.0.0.1:8081", MetricsAddr: "127.0.0.1:9091", RevocationMaxAge: 500 * time.Millisecond,
+			PollInterval: 500 * time.Millisecond},
 		OIDC: OIDC{
 			AccessTokenLifetime:  15 * time.Minute,
 			IDTokenLifetime:      time.Hour,

@@ -168,6 +168,7 @@ var keyCases = []struct {
 	{key: "gateway.issuer_url", good: map[string]string{"https://id.example.com": "https://id.example.com"}, bad: []badValue{{value: "id.example.com"}}},
 	{key: "gateway.jwks_url", good: map[string]string{"https://id.example.com/keys": "https://id.example.com/keys"}, bad: []badValue{{value: "ftp://x/keys"}}},
 	{key: "gateway.routes_file", good: map[string]string{"/etc/kaiin/routes.yaml": "/etc/kaiin/routes.yaml"}},
+	{key: "gateway.poll_interval", good: map[string]string{"1s": "1s"}, bad: []badValue{{value: "1ms"}}},
 	{key: "gateway.revocation_max_age", good: map[string]string{"250ms": "250ms"}, bad: []badValue{{value: "2s"}}},
 	{key: "oidc.access_token_lifetime", good: map[string]string{"5m": "5m"}, bad: []badValue{{value: "30s"}, {value: "2d"}}},
 	{key: "oidc.id_token_lifetime", good: map[string]string{"2h": "2h"}, bad: []badValue{{value: "48h"}}},
