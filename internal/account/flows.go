@@ -3,7 +3,6 @@ package account
 import (
 	"context"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/kaiin-project/kaiin/internal/errcode"
@@ -386,23 +385,25 @@ const knownDeviceTTL = 400 * 24 * time.Hour
 
 // SeenDevice records that u signed in on the browser identified by
 // deviceID (a random value in a long-lived cookie) and, the first time,
-// mails u about the new sign-in with a link to review the devices.
+// mails u about the new sign-in with a link to review the devices. Each
+// known browser is one key with a TTL (no set that grows per member), and
+// the member's very first browser is not news.
 func (s *Service) SeenDevice(ctx context.Context, u store.User, deviceID, description, ip string, lang i18n.Lang) error {
-	key := "kdev:" + u.ID
-	known, err := s.State.SMembers(ctx, key)
-	if err != nil {
+	key := "kdev:" + u.ID + ":" + tokenKey("device", deviceID)
+	_, err := s.State.Get(ctx, key)
+	known := err == nil
+	if err != nil && !errors.Is(err, state.ErrNotFound) {
 		return err
 	}
-	h := tokenKey("device", deviceID)
-	if err := s.State.SAdd(ctx, key, h, knownDeviceTTL); err != nil {
+	if err := s.State.Set(ctx, key, []byte{1}, knownDeviceTTL); err != nil {
 		return err
 	}
-	if slices.Contains(known, h) {
+	if known {
 		return nil
 	}
-	if len(known) == 0 {
-		// The first device after registration is not news.
-		return nil
+	first, err := s.State.SetNX(ctx, "kdev:"+u.ID, []byte{1}, knownDeviceTTL)
+	if err != nil || first {
+		return err
 	}
 	s.send(langOf(u, lang), u.Email, "new_device", description, ip, s.now().Format("2006-01-02 15:04 MST"), s.PublicURL+"/account")
 	return nil

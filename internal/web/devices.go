@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
@@ -88,8 +89,14 @@ func (h *Handler) noticeDevice(w http.ResponseWriter, r *http.Request, u *store.
 	}
 	http.SetCookie(w, &http.Cookie{Name: deviceCookie, Value: id, Path: "/", MaxAge: 400 * 24 * 3600,
 		HttpOnly: true, Secure: h.Sessions.Secure, SameSite: http.SameSiteLaxMode})
+	// Off the sign-in's critical path: the answer does not depend on it.
 	d := describe(s, nil)
-	if err := h.Accounts.SeenDevice(r.Context(), *u, id, d.Browser+" · "+d.OS, s.IP, lang); err != nil {
-		h.Logger.WarnContext(r.Context(), "record the sign-in device", "err", err)
-	}
+	ctx, member := context.WithoutCancel(r.Context()), *u
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := h.Accounts.SeenDevice(ctx, member, id, d.Browser+" · "+d.OS, s.IP, lang); err != nil {
+			h.Logger.WarnContext(ctx, "record the sign-in device", "err", err)
+		}
+	}()
 }
