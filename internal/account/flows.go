@@ -188,10 +188,18 @@ func (s *Service) RequestReset(ctx context.Context, email string, lang i18n.Lang
 }
 
 // CheckResetToken reports whether a reset link is still good, without
-// using it up.
-func (s *Service) CheckResetToken(ctx context.Context, token string) error {
-	_, err := s.resetTarget(ctx, token, false)
-	return err
+// using it up, and returns the member's address (for password managers,
+// which file the new password under it).
+func (s *Service) CheckResetToken(ctx context.Context, token string) (string, error) {
+	d, err := s.resetTarget(ctx, token, false)
+	if err != nil {
+		return "", err
+	}
+	u, err := s.Store.GetUser(ctx, d.UserID)
+	if err != nil {
+		return "", errcode.New(errcode.ResetLinkInvalid, "")
+	}
+	return u.Email, nil
 }
 
 func (s *Service) resetTarget(ctx context.Context, token string, take bool) (tokenData, error) {

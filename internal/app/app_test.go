@@ -153,7 +153,7 @@ func TestMemberLifecycle(t *testing.T) {
 		expect(t, b.post("/password/forgot", url.Values{"email": {email}}), 200, "If an account exists")
 		reset := n.WaitLink(t, email, n.URL+"/password/reset?token=")
 		page := b.get(reset)
-		expect(t, page, 200, `autocomplete="new-password"`)
+		expect(t, page, 200, `autocomplete="new-password"`, `autocomplete="username" value="`+email+`"`)
 		tok := tokenRE.FindStringSubmatch(page.body)[1]
 		expect(t, b.post("/password/reset", url.Values{"token": {tok}, "password": {"short1"}}), 400, "KAI-PWD-001")
 		expect(t, b.post("/password/reset", url.Values{"token": {tok}, "password": {"password123"}}), 400, "KAI-PWD-003")

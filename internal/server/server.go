@@ -49,7 +49,7 @@ func New(o Options, pages *web.Handler) (*Server, error) {
 		Name: "kaiin_signin_attempts_total", Help: "Password sign-in attempts by outcome.",
 	}, []string{"outcome"})
 	o.Registry.MustRegister(signIns)
-	for _, oc := range []string{"success", "failure", "unverified", "rate_limited", "busy", "error"} {
+	for _, oc := range []string{"success", "failure", "unverified", "rate_limited", "busy", "error", "second_factor_failure"} {
 		signIns.WithLabelValues(oc) // export zeros so rates work from the start
 	}
 	pages.ClientIP = ip.Of

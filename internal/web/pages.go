@@ -252,13 +252,15 @@ func (h *Handler) forgot(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) resetPage(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	if err := h.Accounts.CheckResetToken(r.Context(), token); err != nil {
+	email, err := h.Accounts.CheckResetToken(r.Context(), token)
+	if err != nil {
 		p := h.newPage(r, "reset.title")
 		p.Data = message{LinkHref: "/password/forgot", LinkText: "forgot.title"}
 		h.fail(w, r, "message", p, err)
 		return
 	}
 	p := h.newPage(r, "reset.title")
+	p.Form["username"] = email
 	l := h.limits()
 	l.Token = token
 	p.Data = l

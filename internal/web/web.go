@@ -41,7 +41,8 @@ type Outbox interface {
 }
 
 // SignInObserver counts sign-in outcomes ("success", "failure",
-// "unverified", "rate_limited", "busy", "error") for metrics.
+// "unverified", "rate_limited", "busy", "error", "second_factor_failure")
+// for metrics.
 type SignInObserver func(outcome string)
 
 // Handler serves the pages. Fields are its dependencies.
