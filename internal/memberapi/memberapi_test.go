@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -133,5 +136,18 @@ func testMemberAPI(t *testing.T, be apptest.Backend) {
 	}
 	if e := events[len(events)-1]; e.ActorKind != "client" || e.Action != "read" || strings.Join(e.Fields, ",") != "birthdate,name,phone" {
 		t.Fatalf("first audit event: %+v", e)
+	}
+
+	// The member sees who read their data on the account page.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.PostForm(n.URL+"/login", url.Values{"email": {"api.member@example.com"}, "password": {"correct horse battery staple"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `<span class="who">Shipping</span>`) || !strings.Contains(string(page), `<span class="who">Partner</span>`) {
+		t.Fatalf("account page lacks the access history:\n%s", page)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mileusna/useragent"
@@ -99,4 +100,32 @@ func (h *Handler) noticeDevice(w http.ResponseWriter, r *http.Request, u *store.
 			h.Logger.WarnContext(ctx, "record the sign-in device", "err", err)
 		}
 	}()
+}
+
+// access is one read of the member's data by a service, as the account
+// page shows it.
+type access struct{ When, Who, What string }
+
+// accessHistory lists the latest reads of the member's personal data by
+// services (the audit log), so that members see who looked.
+func (h *Handler) accessHistory(r *http.Request, userID string) []access {
+	events, err := h.Store.ListAudit(r.Context(), userID, 20)
+	if err != nil {
+		h.Logger.WarnContext(r.Context(), "read the access history", "err", err)
+		return nil
+	}
+	names := map[string]string{}
+	var out []access
+	for _, e := range events {
+		who, ok := names[e.Actor]
+		if !ok {
+			who = e.Actor
+			if c, err := h.Store.GetClient(r.Context(), e.Actor); err == nil {
+				who = c.Name
+			}
+			names[e.Actor] = who
+		}
+		out = append(out, access{When: e.Time.Local().Format(time.DateTime), Who: who, What: strings.Join(e.Fields, ", ")})
+	}
+	return out
 }

@@ -313,7 +313,7 @@ func (h *Handler) accountPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, "message", h.newPage(r, "error.title"), err)
 		return
 	}
-	data := map[string]any{"Devices": devs, "MFA": sec}
+	data := map[string]any{"Devices": devs, "MFA": sec, "Access": h.accessHistory(r, u.ID)}
 	p.Data = data
 	if h.OIDC != nil {
 		consents, err := h.Store.ListConsents(r.Context(), u.ID)
