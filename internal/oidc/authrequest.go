@@ -36,6 +36,10 @@ type authRequest struct {
 	// SessionID is the browser session that signed in: signing that
 	// device out revokes the refresh tokens issued through it.
 	SessionID string `json:"sid,omitempty"`
+
+	// codeHash is set on the request found by its code, for the tokens
+	// issued from it (not stored).
+	codeHash string
 }
 
 func (a *authRequest) GetID() string          { return a.ID }

@@ -839,3 +839,42 @@ func TestStepUpToMFA(t *testing.T) {
 		t.Fatalf("require_mfa client: not asked for a second factor: %s", p.url)
 	}
 }
+
+// A code used a second time may be stolen: the tokens issued from it are
+// revoked (RFC 6749 4.1.2).
+func TestReplayedCodeRevokesItsTokens(t *testing.T) {
+	f := setup(t, apptest.SQLite)
+	ctx := t.Context()
+	cfg := f.oauth2("offline_access")
+	verifier := oauth2.GenerateVerifier()
+	code := startCode(t, newBrowser(t), cfg, verifier)
+	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("exchange: %v", err)
+	}
+	active := func() any {
+		req, _ := http.NewRequest("POST", f.node.URL+"/oauth/introspect", strings.NewReader(url.Values{"token": {tok.AccessToken}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(f.service.ID, f.ssecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return out["active"]
+	}
+	if active() != true {
+		t.Fatal("the fresh token is not active")
+	}
+	if _, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("replay: %v", err)
+	}
+	if active() != false {
+		t.Fatal("the access token issued from a replayed code is still active")
+	}
+	if _, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
+		t.Fatalf("refresh token issued from a replayed code: %v", err)
+	}
+}

@@ -179,6 +179,9 @@ func (s *storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
 	id, err := s.state.Take(ctx, codeKey(code))
 	if errors.Is(err, state.ErrNotFound) {
+		// A code used twice may have been stolen: the tokens issued from
+		// it are revoked (RFC 6749 4.1.2).
+		s.revokeCodeGrant(ctx, code)
 		return nil, zoidc.ErrInvalidGrant().WithDescription("the authorization code is invalid, expired or already used")
 	}
 	if err != nil {
@@ -188,7 +191,51 @@ func (s *storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	if err != nil {
 		return nil, zoidc.ErrInvalidGrant().WithDescription("the authorization code is invalid, expired or already used")
 	}
+	ar.codeHash = hashToken(code)
 	return ar, nil
+}
+
+// codeGrant is what was issued for an authorization code, kept so that a
+// replay of the code can revoke it.
+type codeGrant struct {
+	JTIs   []string `json:"j,omitempty"`
+	Family string   `json:"f,omitempty"`
+}
+
+func codeGrantKey(codeHash string) string { return "oidc:codegrant:" + codeHash }
+
+// recordCodeGrant notes a token issued for the code an auth request was
+// exchanged with.
+func (s *storage) recordCodeGrant(ctx context.Context, ar *authRequest, jti, family string) {
+	if ar.codeHash == "" {
+		return
+	}
+	var g codeGrant
+	_ = s.getJSON(ctx, codeGrantKey(ar.codeHash), &g)
+	if jti != "" {
+		g.JTIs = append(g.JTIs, jti)
+	}
+	if family != "" {
+		g.Family = family
+	}
+	_ = s.putJSON(ctx, codeGrantKey(ar.codeHash), g, s.life.AuthRequest)
+}
+
+func (s *storage) revokeCodeGrant(ctx context.Context, code string) {
+	b, err := s.state.Take(ctx, codeGrantKey(hashToken(code)))
+	if err != nil {
+		return
+	}
+	var g codeGrant
+	if json.Unmarshal(b, &g) != nil {
+		return
+	}
+	if g.Family != "" {
+		s.revokeFamily(ctx, g.Family)
+	}
+	for _, jti := range g.JTIs {
+		_ = s.state.Set(ctx, revokedKey(jti), []byte("code replay"), s.life.AccessToken)
+	}
 }
 
 func (s *storage) SaveAuthCode(ctx context.Context, id, code string) error {
@@ -214,7 +261,11 @@ func (s *storage) complete(ctx context.Context, id, userID, sessionID string, au
 // written: the token carries its claims, and a revocation is recorded
 // against its ID until it would have expired.
 func (s *storage) CreateAccessToken(ctx context.Context, r op.TokenRequest) (string, time.Time, error) {
-	return randomID("at_"), s.now().UTC().Add(s.life.AccessToken), nil
+	jti := randomID("at_")
+	if ar, ok := r.(*authRequest); ok {
+		s.recordCodeGrant(ctx, ar, jti, "")
+	}
+	return jti, s.now().UTC().Add(s.life.AccessToken), nil
 }
 
 // refreshToken is what a refresh token stands for.
@@ -277,6 +328,9 @@ func (s *storage) CreateAccessAndRefreshTokens(ctx context.Context, r op.TokenRe
 	}
 	if err := s.state.SAdd(ctx, userFamilies(rt.UserID), rt.Family, s.life.RefreshToken); err != nil {
 		return "", "", time.Time{}, err
+	}
+	if ar, ok := r.(*authRequest); ok {
+		s.recordCodeGrant(ctx, ar, "", rt.Family)
 	}
 	return jti, token, exp, nil
 }
