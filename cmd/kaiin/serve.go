@@ -52,6 +52,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	app.TuneGC()
 	// The protocol library logs through the default logger.
 	slog.SetDefault(log)
 	start := time.Now()

@@ -37,6 +37,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/kaiin-project/kaiin/internal/app"
 	"github.com/kaiin-project/kaiin/internal/app/apptest"
 	"github.com/kaiin-project/kaiin/internal/config"
 	"github.com/kaiin-project/kaiin/internal/password"
@@ -90,6 +91,7 @@ const signInParallelism = 4
 // it reports whether the answer was a 303 with a session cookie, and
 // otherwise a short description of the answer.
 func signInNode(b *testing.B, backend apptest.Backend) (*apptest.Node, func() (ok bool, bad string)) {
+	app.TuneGC() // as kaiin serve does
 	cfg := apptest.Config(b, backend)
 	cfg.RateLimit = config.RateLimit{} // every limit off
 	n := apptest.Start(b, cfg, nil)
